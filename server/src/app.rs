@@ -1,0 +1,129 @@
+//! Assembles the node: the socket.io layer, the HTTP API, the Engine.IO guard and CORS on the
+//! main port, the admin router on the admin port, and the graceful drain.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use socketioxide::{ParserConfig, SocketIo, TransportType};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::adapter::ServerAdapter;
+use crate::api::{self, ApiError};
+use crate::config::{Config, CorsOrigin, ParserKind};
+use crate::state::AppState;
+use crate::{admin, contract, guard, shutdown};
+
+/// Errors that stop the node from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The socket.io server handle and the main-port router.
+pub fn build(app: Arc<AppState>) -> (Router, SocketIo<ServerAdapter>) {
+    let c = &app.config;
+    let builder = SocketIo::builder()
+        .req_path(c.path.clone())
+        .ping_interval(c.ping_interval)
+        .ping_timeout(c.ping_timeout)
+        .connect_timeout(c.connect_timeout)
+        .max_payload(c.max_payload)
+        .ws_max_message_size(usize::try_from(c.max_payload).unwrap_or(usize::MAX))
+        .max_buffer_size(c.max_buffer as usize)
+        .with_state(app.clone());
+    let builder = match (c.transports.polling, c.transports.websocket) {
+        (true, false) => builder.transports([TransportType::Polling]),
+        (false, true) => builder.transports([TransportType::Websocket]),
+        _ => builder.transports([TransportType::Polling, TransportType::Websocket]),
+    };
+    let builder = match c.parser {
+        ParserKind::Default => builder.with_parser(ParserConfig::common()),
+        ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
+    };
+    let (layer, io) = builder.build_layer();
+    contract::register(&io);
+
+    // The socket.io layer wraps the whole inner router exactly once: each `layer` call creates
+    // its own Engine.IO session table, so it must not be applied per route.
+    let inner = api::router(app.clone(), io.clone()).fallback(|| async { ApiError::not_found() });
+    let router = Router::new().fallback_service(layer.layer(inner)).layer(
+        axum::middleware::from_fn_with_state(app.clone(), guard::engine_io),
+    );
+    let router = match &c.cors_origin {
+        None => router,
+        Some(CorsOrigin::Any) => router.layer(CorsLayer::permissive()),
+        Some(CorsOrigin::List(origins)) => router.layer(
+            CorsLayer::very_permissive()
+                .allow_origin(AllowOrigin::list(origins.clone()))
+                .allow_credentials(true),
+        ),
+    };
+    (router, io)
+}
+
+/// Serves until SIGTERM/SIGINT, then drains within `--drain-timeout`.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let app = Arc::new(AppState::new(config));
+    let c = &app.config;
+    let (router, io) = build(app.clone());
+    let main_addr = SocketAddr::new(c.host, c.port);
+    let admin_addr = SocketAddr::new(c.host, c.admin_port);
+    let main = TcpListener::bind(main_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: main_addr,
+            source,
+        })?;
+    let admin = TcpListener::bind(admin_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: admin_addr,
+            source,
+        })?;
+    tracing::info!(node_id = %app.node_id, %main_addr, %admin_addr, path = %c.path, "listening");
+
+    let (stop_main, main_stopped) = watch::channel(false);
+    let (stop_admin, admin_stopped) = watch::channel(false);
+    let main_task = tokio::spawn(serve(main, router, main_stopped));
+    let admin_task = tokio::spawn(serve(admin, admin::router(app.clone()), admin_stopped));
+
+    shutdown::signal().await;
+    app.start_draining();
+    tracing::info!(timeout = ?c.drain_timeout, "draining");
+    let drain = async {
+        // Closing the transports (not a namespace disconnect) makes clients reconnect by themselves.
+        io.close().await;
+        let _ = stop_main.send(true);
+        let _ = main_task.await;
+    };
+    if tokio::time::timeout(c.drain_timeout, drain).await.is_err() {
+        tracing::warn!("drain timeout reached; exiting with connections still open");
+    }
+    let _ = stop_admin.send(true);
+    let _ = admin_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(err) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%err, "listener failed");
+    }
+}

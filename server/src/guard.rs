@@ -1,0 +1,76 @@
+//! A guard in front of the Engine.IO endpoint: refuses Engine.IO v3 unless `--allow-eio3`,
+//! refuses new handshakes while draining, and sets the stickiness cookie on handshakes.
+//!
+//! Error bodies follow Engine.IO's own `{code, message}` shape so clients report them as usual.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Engine.IO error code for an unsupported protocol version.
+const UNSUPPORTED_PROTOCOL: u8 = 5;
+/// Engine.IO error code for a forbidden request.
+const FORBIDDEN: u8 = 4;
+
+/// The middleware function; install with `axum::middleware::from_fn_with_state`.
+pub async fn engine_io(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let sio_path = app.config.path.as_str();
+    let on_engine_io = path
+        .strip_prefix(sio_path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if !on_engine_io {
+        return next.run(req).await;
+    }
+    let query = req.uri().query().unwrap_or("");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    if param("EIO") == Some("3") && !app.config.allow_eio3 {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            UNSUPPORTED_PROTOCOL,
+            "Unsupported protocol version",
+        );
+    }
+    let handshake = param("sid").is_none();
+    if handshake && app.is_draining() {
+        app.metrics.handshakes_refused.inc();
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            FORBIDDEN,
+            "Server is shutting down",
+        );
+    }
+    let mut res = next.run(req).await;
+    if let Some(cookie) = stickiness_cookie(&app).filter(|_| handshake) {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
+}
+
+fn refuse(status: StatusCode, code: u8, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// `name=<node id>; Path=/; HttpOnly; SameSite=Lax`, as Node's `cookie` option sets it.
+fn stickiness_cookie(app: &AppState) -> Option<HeaderValue> {
+    let name = app.config.cookie.as_deref()?;
+    HeaderValue::from_str(&format!(
+        "{name}={}; Path=/; HttpOnly; SameSite=Lax",
+        app.node_id
+    ))
+    .ok()
+}

@@ -1,0 +1,159 @@
+//! Prometheus metrics of one node, served on the admin port.
+//!
+//! Labels are bounded: event names come from the contract (anything else is `unknown`) and
+//! disconnect reasons from socketioxide's fixed list; there is never a per-socket label.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label set carrying one bounded string label named `reason`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why a socket disconnected.
+    pub reason: &'static str,
+}
+
+/// Label set carrying one bounded string label named `event`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    /// A contract event name, or `unknown`.
+    pub event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    node_id: String,
+}
+
+/// Every metric the node exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Sockets currently connected to namespace `/`.
+    pub connected_clients: Gauge,
+    /// Sockets that completed the namespace connection.
+    pub connections: Counter,
+    /// Disconnections by reason.
+    pub disconnections: Family<ReasonLabel, Counter>,
+    /// Client events received, by event name.
+    pub events_received: Family<EventLabel, Counter>,
+    /// Packets (events and acks) handed to client transports.
+    pub packets_sent: Counter,
+    /// Accepted `POST /api/v1/emit` calls.
+    pub api_emits: Counter,
+    /// Client events refused by the rate limiter.
+    pub rate_limited: Counter,
+    /// Sockets disconnected because their outgoing buffer was full.
+    pub slow_consumer_disconnects: Counter,
+    /// Handshakes refused (authentication, bad auth payload, draining).
+    pub handshakes_refused: Counter,
+}
+
+impl Metrics {
+    /// Creates and registers every metric, with `node_id` in the build info.
+    pub fn new(node_id: &str) -> Self {
+        let mut registry = Registry::with_prefix("sio");
+        let m = Self {
+            connected_clients: Gauge::default(),
+            connections: Counter::default(),
+            disconnections: Family::default(),
+            events_received: Family::default(),
+            packets_sent: Counter::default(),
+            api_emits: Counter::default(),
+            rate_limited: Counter::default(),
+            slow_consumer_disconnects: Counter::default(),
+            handshakes_refused: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "connected_clients",
+            "Connected sockets",
+            m.connected_clients.clone(),
+        );
+        registry.register("connections", "Socket connections", m.connections.clone());
+        registry.register(
+            "disconnections",
+            "Socket disconnections by reason",
+            m.disconnections.clone(),
+        );
+        registry.register(
+            "events_received",
+            "Client events received",
+            m.events_received.clone(),
+        );
+        registry.register(
+            "packets_sent",
+            "Packets sent to clients",
+            m.packets_sent.clone(),
+        );
+        registry.register("api_emits", "HTTP API emits", m.api_emits.clone());
+        registry.register(
+            "rate_limited",
+            "Events refused by the rate limiter",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "slow_consumer_disconnects",
+            "Sockets disconnected because their outgoing buffer stayed full",
+            m.slow_consumer_disconnects.clone(),
+        );
+        registry.register(
+            "handshakes_refused",
+            "Refused handshakes",
+            m.handshakes_refused.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                node_id: node_id.to_owned(),
+            })
+            .set(1);
+        registry.register("build_info", "Build information", build);
+        Self { registry, ..m }
+    }
+
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_with_prefix() {
+        let m = Metrics::new("node-a");
+        m.events_received
+            .get_or_create(&EventLabel { event: "join" })
+            .inc();
+        m.disconnections
+            .get_or_create(&ReasonLabel {
+                reason: "transport close",
+            })
+            .inc();
+        let text = m.render();
+        for name in [
+            "sio_connected_clients",
+            "sio_connections_total",
+            "sio_disconnections_total{reason=\"transport close\"} 1",
+            "sio_events_received_total{event=\"join\"} 1",
+            "sio_packets_sent_total",
+            "sio_api_emits_total",
+            "sio_rate_limited_total",
+            "sio_slow_consumer_disconnects_total",
+            "sio_build_info{version=",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}
