@@ -1,9 +1,19 @@
 //! A socketioxide adapter on Redis that speaks the wire protocol of the Node `@socket.io/redis-adapter` 8.x, so
 //! that Rust and Node servers share one cluster, and that every `@socket.io/redis-emitter` can reach it.
 //!
-//! This crate currently holds the pure wire codec, [`wire`]: encoding and decoding of the Redis messages of both
-//! Node protocols (classic PUBLISH/SUBSCRIBE and sharded SPUBLISH/SSUBSCRIBE), with no I/O. The Redis connection
-//! and the socketioxide `CoreAdapter` build on its types.
+//! - [`wire`]: the pure codec of both Node protocols (classic PUBLISH/SUBSCRIBE and sharded SPUBLISH/SSUBSCRIBE),
+//!   bytes in, values out, tested against captured Node traffic;
+//! - [`protocol`]: the operations servers exchange, mapped onto either protocol's channels and payloads;
+//! - [`connection`]: the Redis connections, reconnection and resubscription;
+//! - [`requests`]: request ids, expected answers and timeouts;
+//! - [`adapter`]: socketioxide's `CoreAdapter` ([`RedisAdapter`]) on the shared [`RedisCluster`] state;
+//! - [`cluster`]: that state, and [`ClusterOps`], the cluster operations socketioxide has no API for
+//!   (fetching sockets with their data across Node and Rust servers, server-side emit).
+//!
+//! ```ignore
+//! let cluster = RedisCluster::connect("redis://127.0.0.1:6379", ClusterConfig::default())?;
+//! let (layer, io) = SocketIo::builder().with_adapter::<RedisAdapter<_>>(cluster.clone()).build_layer();
+//! ```
 //!
 //! ```
 //! use adapter_redis::wire::{BroadcastMessage, ClassicChannels, DEFAULT_KEY};
@@ -27,7 +37,18 @@
 //! # Ok::<(), adapter_redis::wire::WireError>(())
 //! ```
 
+pub mod adapter;
+pub mod cluster;
+pub mod connection;
+pub mod convert;
+pub mod metrics;
+pub mod protocol;
+pub mod requests;
 pub mod wire;
+
+pub use adapter::RedisAdapter;
+pub use cluster::{ClusterConfig, ClusterError, ClusterOps, Fetched, RedisCluster, SocketInfo};
+pub use protocol::Mode;
 
 pub use wire::{
     BroadcastFlags, BroadcastMessage, BroadcastOptions, ClassicChannels, Encoding, Packet,

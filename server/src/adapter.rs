@@ -1,6 +1,41 @@
-//! The socketioxide adapter this server runs with.
-//!
-//! One node runs socketioxide's in-memory adapter; every handler is written against this alias.
+//! The adapter this server runs with: `adapter-redis` on every node, with a Redis connection when
+//! `--redis-url` is set and without one otherwise, so one code path serves both.
+
+use adapter_redis::protocol::Mode;
+use adapter_redis::wire::SubscriptionMode as WireSubscriptionMode;
+use adapter_redis::{ClusterConfig, RedisCluster};
+
+use crate::config::{Config, RedisMode, SubscriptionMode};
+use crate::metrics::Metrics;
 
 /// The adapter type of every socket and handler of the server.
-pub type ServerAdapter = socketioxide::adapter::LocalAdapter;
+pub type ServerAdapter = adapter_redis::RedisAdapter<socketioxide::adapter::Emitter>;
+
+/// Builds the adapter state from the configuration; registers its metrics.
+pub fn cluster(
+    config: &Config,
+    metrics: &mut Metrics,
+) -> Result<RedisCluster, adapter_redis::connection::ConnectionError> {
+    let mode = match (config.redis_mode, config.redis_subscription_mode) {
+        (RedisMode::Classic, _) => Mode::Classic,
+        (RedisMode::Sharded, SubscriptionMode::Dynamic) => {
+            Mode::Sharded(WireSubscriptionMode::Dynamic)
+        }
+        (RedisMode::Sharded, SubscriptionMode::Static) => {
+            Mode::Sharded(WireSubscriptionMode::Static)
+        }
+    };
+    let cluster_config = ClusterConfig {
+        prefix: config.redis_prefix.clone(),
+        mode,
+        request_timeout: config.request_timeout,
+        slow_consumers: metrics.slow_consumer_disconnects.clone(),
+        packets_sent: metrics.packets_sent.clone(),
+    };
+    let cluster = match &config.redis_url {
+        Some(url) => RedisCluster::connect(url, cluster_config)?,
+        None => RedisCluster::standalone(cluster_config),
+    };
+    cluster.metrics().register(metrics.registry_mut());
+    Ok(cluster)
+}

@@ -16,7 +16,6 @@ use serde_json::json;
 use socketioxide::SocketIo;
 
 use crate::adapter::ServerAdapter;
-use crate::contract::delivery;
 use crate::contract::validate::MAX_ROOM_CHARS;
 use crate::state::AppState;
 
@@ -101,8 +100,16 @@ async fn emit(
     let req: EmitRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     validate(&req)?;
-    let targets = api.io.to(req.rooms).except(req.except).local().sockets();
-    delivery::emit(targets, &req.event, &req.data, &api.app.metrics);
+    let ops = api.io.broadcast().to(req.rooms).except(req.except);
+    if let Err(err) = ops.emit(&req.event, &req.data).await {
+        tracing::error!(%err, "API emit failed");
+        let message = "emit failed".to_owned();
+        return Err(ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message,
+        });
+    }
     api.app.metrics.api_emits.inc();
     Ok(axum::Json(json!({"ok": true})))
 }

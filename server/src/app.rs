@@ -14,12 +14,16 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::adapter::ServerAdapter;
 use crate::api::{self, ApiError};
 use crate::config::{Config, CorsOrigin, ParserKind};
+use crate::listener::GuardedListener;
 use crate::state::AppState;
 use crate::{admin, contract, guard, shutdown};
 
 /// Errors that stop the node from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The Redis URL is invalid.
+    #[error("--redis-url: {0}")]
+    Redis(#[from] adapter_redis::connection::ConnectionError),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -34,6 +38,7 @@ pub enum StartError {
 pub fn build(app: Arc<AppState>) -> (Router, SocketIo<ServerAdapter>) {
     let c = &app.config;
     let builder = SocketIo::builder()
+        .with_adapter::<ServerAdapter>(app.cluster.clone())
         .req_path(c.path.clone())
         .ping_interval(c.ping_interval)
         .ping_timeout(c.ping_timeout)
@@ -74,7 +79,7 @@ pub fn build(app: Arc<AppState>) -> (Router, SocketIo<ServerAdapter>) {
 
 /// Serves until SIGTERM/SIGINT, then drains within `--drain-timeout`.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let app = Arc::new(AppState::new(config));
+    let app = Arc::new(AppState::new(config)?);
     let c = &app.config;
     let (router, io) = build(app.clone());
     let main_addr = SocketAddr::new(c.host, c.port);
@@ -95,6 +100,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
     let (stop_main, main_stopped) = watch::channel(false);
     let (stop_admin, admin_stopped) = watch::channel(false);
+    let main = GuardedListener::new(main, c.ping_interval + c.ping_timeout);
     let main_task = tokio::spawn(serve(main, router, main_stopped));
     let admin_task = tokio::spawn(serve(admin, admin::router(app.clone()), admin_stopped));
 
@@ -110,13 +116,18 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if tokio::time::timeout(c.drain_timeout, drain).await.is_err() {
         tracing::warn!("drain timeout reached; exiting with connections still open");
     }
+    app.cluster.close().await;
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+async fn serve<L>(listener: L, router: Router, mut stop: watch::Receiver<bool>)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };

@@ -100,6 +100,28 @@ pub struct Config {
     /// Burst of events a socket may send at once (token bucket size).
     #[arg(long, env = "RATE_BURST", default_value = "100")]
     pub rate_burst: NonZeroU32,
+    /// `presence` events on join and leave: `on` (the contract) or `off` (`members` still answers).
+    #[arg(long, env = "PRESENCE", value_enum, default_value_t = Presence::On)]
+    pub presence: Presence,
+    /// No `presence` event for a join or leave in a room with more local members than this.
+    #[arg(long, env = "PRESENCE_MAX_MEMBERS", default_value_t = 1000)]
+    pub presence_max_members: usize,
+    /// Redis URL that makes this node a cluster member: `redis://[user:pass@]host:port[/db]`,
+    /// `rediss://` for TLS, `redis-cluster://host:port?node=host:port` for a Redis Cluster.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Channel prefix, Node's `key` option (must match the Node servers and emitters).
+    #[arg(long, env = "REDIS_PREFIX", default_value = "socket.io")]
+    pub redis_prefix: String,
+    /// `classic` (Node's `createAdapter`, what emitters speak) or `sharded` (`createShardedAdapter`).
+    #[arg(long, env = "REDIS_MODE", value_enum, default_value_t = RedisMode::Classic)]
+    pub redis_mode: RedisMode,
+    /// Sharded mode only: `dynamic` (a channel per room) or `static` (two channels per namespace).
+    #[arg(long, env = "REDIS_SUBSCRIPTION_MODE", value_enum, default_value_t = SubscriptionMode::Dynamic)]
+    pub redis_subscription_mode: SubscriptionMode,
+    /// How long cluster requests (members, fetch sockets) wait for every node.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "5000", value_parser = parse_duration)]
+    pub request_timeout: Duration,
     /// Outgoing packets buffered per socket; a socket whose buffer is full is disconnected.
     #[arg(long, env = "MAX_BUFFER", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -140,6 +162,33 @@ pub enum ParserKind {
     Default,
     /// The MessagePack parser of `socket.io-msgpack-parser`.
     Msgpack,
+}
+
+/// Whether `presence` events are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Presence {
+    /// Sent to the other members of a room on every join and leave (below the size threshold).
+    On,
+    /// Never sent.
+    Off,
+}
+
+/// The Node Redis adapter protocol to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedisMode {
+    /// PUBLISH/SUBSCRIBE, as `@socket.io/redis-adapter`'s `createAdapter` and the emitters.
+    Classic,
+    /// SPUBLISH/SSUBSCRIBE, as `createShardedAdapter` (Redis 7+).
+    Sharded,
+}
+
+/// Subscription mode of the sharded protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubscriptionMode {
+    /// A channel per room (Node's default).
+    Dynamic,
+    /// Only the namespace channels.
+    Static,
 }
 
 /// Log output format.
@@ -268,6 +317,9 @@ mod tests {
         for args in [
             &["--ping-interval", "soon"][..],
             &["--parser", "xml"],
+            &["--presence", "maybe"],
+            &["--redis-mode", "ring"],
+            &["--presence-max-members", "lots"],
             &["--port", "99999"],
             &["--transports", "carrier-pigeon"],
             &["--path", "no-slash"],
@@ -304,6 +356,12 @@ mod tests {
         assert_eq!(c.max_rooms, 100);
         assert_eq!(c.rate_limit.get(), 50);
         assert_eq!(c.rate_burst.get(), 100);
+        assert_eq!(c.presence, Presence::On);
+        assert_eq!(c.presence_max_members, 1000);
+        assert_eq!(c.redis_url, None);
+        assert_eq!(c.redis_prefix, "socket.io");
+        assert_eq!(c.redis_mode, RedisMode::Classic);
+        assert_eq!(c.request_timeout, Duration::from_millis(5000));
         Ok(())
     }
 

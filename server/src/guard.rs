@@ -51,10 +51,29 @@ pub async fn engine_io(State(app): State<Arc<AppState>>, req: Request, next: Nex
         );
     }
     let mut res = next.run(req).await;
+    if handshake && !app.config.transports.websocket {
+        res = without_upgrades(res).await;
+    }
     if let Some(cookie) = stickiness_cookie(&app).filter(|_| handshake) {
         res.headers_mut().append(header::SET_COOKIE, cookie);
     }
     res
+}
+
+/// Engine.IO advertises the WebSocket upgrade even when only polling is allowed; remove it from
+/// the open packet so clients do not try an upgrade that would be refused.
+async fn without_upgrades(res: Response) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = res.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let bytes = collected.to_bytes();
+    let text =
+        String::from_utf8_lossy(&bytes).replace(r#""upgrades":["websocket"]"#, r#""upgrades":[]"#);
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 fn refuse(status: StatusCode, code: u8, message: &str) -> Response {

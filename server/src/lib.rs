@@ -12,6 +12,7 @@ pub mod config;
 pub mod contract;
 pub mod guard;
 pub mod healthcheck;
+pub mod listener;
 pub mod metrics;
 pub mod shutdown;
 pub mod state;

@@ -117,6 +117,11 @@ impl Metrics {
         Self { registry, ..m }
     }
 
+    /// The registry, to register more metrics (the adapter's) at start.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// Renders the Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

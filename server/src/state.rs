@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use adapter_redis::RedisCluster;
+use adapter_redis::connection::ConnectionError;
 use jsonwebtoken::DecodingKey;
 
 use crate::config::Config;
@@ -17,24 +19,29 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The JWT key when `--jwt-secret` is set.
     pub jwt_key: Option<DecodingKey>,
+    /// The adapter state (Redis connection when clustered).
+    pub cluster: RedisCluster,
     draining: AtomicBool,
 }
 
 impl AppState {
-    /// Builds the state from the configuration.
-    pub fn new(config: Config) -> Self {
+    /// Builds the state from the configuration (the Redis connection starts in the background).
+    pub fn new(config: Config) -> Result<Self, ConnectionError> {
         let node_id = config.node_id();
         let jwt_key = config
             .jwt_secret
             .as_deref()
             .map(|s| DecodingKey::from_secret(s.as_bytes()));
-        Self {
-            metrics: Metrics::new(&node_id),
+        let mut metrics = Metrics::new(&node_id);
+        let cluster = crate::adapter::cluster(&config, &mut metrics)?;
+        Ok(Self {
+            metrics,
             node_id,
             jwt_key,
+            cluster,
             config,
             draining: AtomicBool::new(false),
-        }
+        })
     }
 
     /// True once a graceful shutdown started: not ready, no new handshakes.

@@ -46,12 +46,17 @@ pub async fn authenticate(
 ) -> Result<(), Refusal> {
     let result = auth
         .map_err(|_| Refusal::BadRequest)
-        .and_then(|auth| user(&app, &s.id.to_string(), &auth));
+        .and_then(|auth| Ok((user(&app, &s.id.to_string(), &auth)?, auth)));
     match result {
-        Ok(user) => {
+        Ok((user, auth)) => {
+            let info = super::handshake::socket_info(s.req_parts(), &auth, &user);
+            app.cluster.set_socket_info(s.id, info);
             let c = &app.config;
             s.extensions
                 .insert(Session::new(user, c.rate_limit, c.rate_burst));
+            // Handlers are installed before the CONNECT packet goes out, so that events a client
+            // sends right after connecting are never lost.
+            super::install(&s);
             Ok(())
         }
         Err(refusal) => {
@@ -109,7 +114,7 @@ mod tests {
         if let Some(s) = secret {
             args.extend(["--jwt-secret", s]);
         }
-        AppState::new(crate::config::Cli::parse_from(args).config)
+        AppState::new(crate::config::Cli::parse_from(args).config).unwrap()
     }
 
     fn token(secret: &str, claims: Value) -> String {

@@ -8,17 +8,19 @@ use serde::Serialize;
 use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
+use socketioxide::operators::BroadcastOperators;
 
 use super::reply::{ErrorCode, Failure};
 use super::session::{Session, User};
-use super::validate::{field, object, room};
-use super::{Ctx, Outcome, delivery};
+use super::validate::{field, looks_like_socket_id, object, room};
+use super::{Ctx, Outcome};
 use crate::adapter::ServerAdapter;
+use crate::config::Presence;
 use crate::state::AppState;
 
 /// `presence` event body.
 #[derive(Serialize)]
-struct Presence<'a> {
+struct PresenceEvent<'a> {
     room: &'a str,
     action: &'a str,
     user: &'a User,
@@ -65,8 +67,10 @@ fn is_member(s: &SocketRef<ServerAdapter>, room: &str) -> bool {
     s.rooms().iter().any(|r| r == room)
 }
 
-/// Tells the other members of `room` that `session`'s user joined or left it.
-pub fn presence(
+/// Tells the other members of `room`, on every node, that `session`'s user joined or left it,
+/// unless presence is off or the room has more local members than `--presence-max-members`
+/// (filling a big room with presence is quadratic).
+pub async fn presence(
     io: &SocketIo<ServerAdapter>,
     s: &SocketRef<ServerAdapter>,
     app: &AppState,
@@ -74,13 +78,31 @@ pub fn presence(
     room: &str,
     action: &str,
 ) {
-    let targets = io.to(room.to_owned()).except(s.id).local().sockets();
-    let body = Presence {
+    if app.config.presence == Presence::Off {
+        return;
+    }
+    // The room's local size, counting the socket that joins or leaves.
+    let local = io.to(room.to_owned()).except(s.id).local().sockets().len() + 1;
+    if local > app.config.presence_max_members {
+        return;
+    }
+    let body = PresenceEvent {
         room,
         action,
         user: &session.user,
     };
-    delivery::emit(targets, "presence", &body, &app.metrics);
+    emit(io.to(room.to_owned()).except(s.id), "presence", &body).await;
+}
+
+/// Emits through the adapter (every node); a failure here is a local encoding bug.
+async fn emit<T: Serialize + ?Sized>(
+    ops: BroadcastOperators<ServerAdapter>,
+    event: &str,
+    body: &T,
+) {
+    if let Err(err) = ops.emit(event, body).await {
+        tracing::error!(%err, event, "cannot emit");
+    }
 }
 
 /// `join(room)`: joins and tells the other members; `{ok, room}`.
@@ -88,6 +110,11 @@ pub async fn join(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let room = room(data.as_ref(), "room")?;
     let s = &ctx.socket;
     if !is_member(s, &room) {
+        if is_socket_id(ctx, &room).await? {
+            return Err(Failure::bad_request(
+                "`room` is the id of a socket; socket rooms cannot be joined",
+            ));
+        }
         if joined_rooms(s).len() >= ctx.app.config.max_rooms {
             let message = format!(
                 "a socket may join at most {} rooms",
@@ -99,9 +126,29 @@ pub async fn join(ctx: &Ctx, data: Option<Value>) -> Outcome {
             });
         }
         s.join(room.clone());
-        presence(&ctx.io, s, &ctx.app, &ctx.session, &room, "join");
+        if let Some(ops) = ctx.app.cluster.namespace(s.ns()) {
+            ops.room_joined(room.clone()).await;
+        }
+        presence(&ctx.io, s, &ctx.app, &ctx.session, &room, "join").await;
     }
     Ok(json!({"ok": true, "room": room}))
+}
+
+/// Whether `room` is the id of a connected socket on any node (its private room).
+async fn is_socket_id(ctx: &Ctx, room: &str) -> Result<bool, Failure> {
+    if !looks_like_socket_id(room) {
+        return Ok(false);
+    }
+    let Some(ops) = ctx.app.cluster.namespace(ctx.socket.ns()) else {
+        return Err(Failure::unavailable("namespace adapter not ready"));
+    };
+    let fetched = ops.fetch_sockets(vec![room.to_owned()]).await;
+    if let Some(err) = fetched.error {
+        return Err(Failure::unavailable(format!(
+            "cannot check the room on every node: {err}"
+        )));
+    }
+    Ok(fetched.sockets.iter().any(|s| s.id == room))
 }
 
 /// `leave(room)`: leaves and tells the remaining members; `{ok, room}`.
@@ -112,7 +159,7 @@ pub async fn leave(ctx: &Ctx, data: Option<Value>) -> Outcome {
         return Err(Failure::not_in_room(&room));
     }
     s.leave(room.clone());
-    presence(&ctx.io, s, &ctx.app, &ctx.session, &room, "leave");
+    presence(&ctx.io, s, &ctx.app, &ctx.session, &room, "leave").await;
     Ok(json!({"ok": true, "room": room}))
 }
 
@@ -132,13 +179,12 @@ pub async fn message(ctx: &Ctx, data: Option<Value>) -> Outcome {
         data,
         ts,
     };
-    let targets = ctx
-        .io
-        .to(room.clone())
-        .except(ctx.socket.id)
-        .local()
-        .sockets();
-    delivery::emit(targets, "message", &body, &ctx.app.metrics);
+    emit(
+        ctx.io.to(room.clone()).except(ctx.socket.id),
+        "message",
+        &body,
+    )
+    .await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
@@ -152,8 +198,7 @@ pub async fn broadcast(ctx: &Ctx, data: Option<Value>) -> Outcome {
         data: &data,
         ts,
     };
-    let targets = ctx.io.except(ctx.socket.id).local().sockets();
-    delivery::emit(targets, "broadcast", &body, &ctx.app.metrics);
+    emit(ctx.io.broadcast().except(ctx.socket.id), "broadcast", &body).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
@@ -169,22 +214,38 @@ pub async fn direct(ctx: &Ctx, data: Option<Value>) -> Outcome {
         data,
         ts,
     };
-    let targets = ctx.io.to(to).local().sockets();
-    delivery::emit(targets, "direct", &body, &ctx.app.metrics);
+    emit(ctx.io.to(to), "direct", &body).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
 /// `members(room)`: `{ok, room, members: [user, ...]}`.
 pub async fn members(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let room = room(data.as_ref(), "room")?;
-    let members: Vec<User> = ctx
-        .io
-        .to(room.clone())
-        .local()
-        .sockets()
-        .into_iter()
-        .filter_map(|s| s.extensions.get::<std::sync::Arc<Session>>())
-        .map(|session| session.user.clone())
+    let Some(ops) = ctx.app.cluster.namespace(ctx.socket.ns()) else {
+        return Err(Failure::unavailable("namespace adapter not ready"));
+    };
+    let fetched = ops.fetch_sockets(vec![room.clone()]).await;
+    if let Some(err) = fetched.error {
+        return Err(Failure::unavailable(format!(
+            "cannot list members on every node: {err}"
+        )));
+    }
+    // A socket's `data` is its user (Node peers' sockets carry whatever their server put there).
+    // A socket is in its own-id room, but that is not membership.
+    let members: Vec<serde_json::Value> = fetched
+        .sockets
+        .iter()
+        .filter(|s| s.id != room)
+        .map(|s| {
+            match s
+                .data
+                .as_ref()
+                .and_then(|d| rmpv::ext::from_value::<serde_json::Value>(d.clone()).ok())
+            {
+                Some(user @ serde_json::Value::Object(_)) => user,
+                _ => json!({"id": s.id, "name": null}),
+            }
+        })
         .collect();
     Ok(json!({"ok": true, "room": room, "members": members}))
 }

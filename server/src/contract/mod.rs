@@ -7,6 +7,7 @@
 mod auth;
 pub mod delivery;
 mod events;
+mod handshake;
 pub mod reply;
 pub mod session;
 pub mod validate;
@@ -31,13 +32,11 @@ pub fn register(io: &SocketIo<ServerAdapter>) {
     io.ns("/", on_connect.with(auth::authenticate));
 }
 
-async fn on_connect(s: SocketRef<ServerAdapter>, State(app): State<Arc<AppState>>) {
+/// Registers the socket's event handlers and its own-id room (called by the handshake
+/// middleware, before the client is told it is connected).
+fn install(s: &SocketRef<ServerAdapter>) {
     // Every socket is in the room named after its id, as in Node, so `to(id)` reaches it.
     s.join(s.id.to_string());
-    app.metrics.connections.inc();
-    app.metrics.connected_clients.inc();
-    tracing::debug!(sid = %s.id, "connected");
-
     s.on("join", async |ctx: Ctx, TryData(d): TryData<Value>| {
         ctx.run("join", d, events::join).await
     });
@@ -66,6 +65,15 @@ async fn on_connect(s: SocketRef<ServerAdapter>, State(app): State<Arc<AppState>
     s.on_disconnect(on_disconnect);
 }
 
+async fn on_connect(s: SocketRef<ServerAdapter>, State(app): State<Arc<AppState>>) {
+    if let Some(ops) = app.cluster.namespace(s.ns()) {
+        ops.room_joined(s.id.to_string()).await;
+    }
+    app.metrics.connections.inc();
+    app.metrics.connected_clients.inc();
+    tracing::debug!(sid = %s.id, "connected");
+}
+
 async fn on_disconnect(
     s: SocketRef<ServerAdapter>,
     reason: DisconnectReason,
@@ -83,8 +91,9 @@ async fn on_disconnect(
     tracing::debug!(sid = %s.id, %reason, "disconnected");
     let own = s.id.to_string();
     for room in s.rooms().into_iter().filter(|r| *r != own) {
-        events::presence(&io, &s, &app, &session, &room, "leave");
+        events::presence(&io, &s, &app, &session, &room, "leave").await;
     }
+    app.cluster.remove_socket_info(s.id);
 }
 
 fn reason_label(reason: DisconnectReason) -> &'static str {
@@ -197,7 +206,7 @@ impl Ctx {
     fn answer<T: Serialize + ?Sized>(self, body: &T) {
         if self.wants_ack {
             let result = self.ack.send(body);
-            delivery::sent(result, &self.socket, &self.app.metrics);
+            delivery::sent(result, &self.socket, &self.app);
         }
     }
 
@@ -206,7 +215,7 @@ impl Ctx {
             self.answer(&failure.ack());
         } else {
             let result = self.socket.emit("error", &failure.event(event));
-            delivery::sent(result, &self.socket, &self.app.metrics);
+            delivery::sent(result, &self.socket, &self.app);
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The socket already joined the maximum number of rooms.
     TooManyRooms,
+    /// A cluster-wide answer could not be gathered (Redis away, a node did not answer in time).
+    Unavailable,
 }
 
 /// A refused client event.
@@ -33,6 +35,14 @@ impl Failure {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::BadRequest,
+            message: message.into(),
+        }
+    }
+
+    /// An `unavailable` failure.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::Unavailable,
             message: message.into(),
         }
     }

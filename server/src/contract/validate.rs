@@ -36,6 +36,13 @@ pub fn room(value: Option<&Value>, field: &str) -> Result<String, Failure> {
     Ok(s.to_owned())
 }
 
+/// Whether `s` has the shape of a socket id (ours: 16 base64url characters; Node's: 20).
+pub fn looks_like_socket_id(s: &str) -> bool {
+    (s.len() == 16 || s.len() == 20)
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Checks a display name: a string of 1..64 characters without control characters.
 pub fn name(s: &str) -> bool {
     let chars = s.chars().count();
@@ -84,6 +91,14 @@ mod tests {
         assert!(room(Some(&s("a\nb")), "room").is_err());
         assert!(room(Some(&Value::from(12)), "room").is_err());
         assert!(room(None, "room").is_err());
+    }
+
+    #[test]
+    fn socket_id_shapes() {
+        assert!(!looks_like_socket_id("lobby"));
+        assert!(looks_like_socket_id("AbCdEfGhIjKlMnOp"));
+        assert!(looks_like_socket_id("FA5IzxryWgk4g5HzAAAB"));
+        assert!(!looks_like_socket_id("sixteen chars!!!"));
     }
 
     #[test]

@@ -1,0 +1,302 @@
+//! The Redis side of the adapter: one publisher and one subscriber connection shared by every
+//! namespace of a server, reconnection, and the subscriptions to restore after each reconnect.
+//!
+//! Redis being away never blocks a caller: commands fail fast with an error while the client
+//! reconnects in the background (a constant short delay, forever), and every subscription the
+//! adapter asked for, including those asked for while Redis was down, is issued again as soon
+//! as the connection is back.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::clients::{Client, SubscriberClient};
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use fred::prelude::{Builder, Config, ReconnectPolicy};
+use fred::types::Message;
+use fred::types::config::Options;
+use tokio::sync::broadcast;
+
+use crate::metrics::AdapterMetrics;
+
+/// Delay between two reconnection attempts, in milliseconds.
+const RECONNECT_DELAY_MS: u32 = 200;
+/// Longest wait for one Redis command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages buffered between the subscriber connection and the adapter tasks.
+const MESSAGE_BUFFER: usize = 65_536;
+
+/// A Redis failure, as seen by adapter callers.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The URL could not be parsed.
+    #[error("invalid Redis URL: {0}")]
+    Url(String),
+    /// The connection is down; the command was not sent.
+    #[error("redis connection is down")]
+    Down,
+    /// Redis is unreachable or refused the command.
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+}
+
+/// What the subscriber connection should be subscribed to; replayed after every reconnect.
+#[derive(Default)]
+struct Subscriptions {
+    channels: BTreeSet<String>,
+    patterns: BTreeSet<String>,
+    shard_channels: BTreeSet<String>,
+}
+
+/// The pair of Redis connections of one server.
+#[derive(Clone)]
+pub struct Connection {
+    publisher: Client,
+    subscriber: SubscriberClient,
+    wanted: Arc<Mutex<Subscriptions>>,
+    metrics: Arc<AdapterMetrics>,
+}
+
+impl Connection {
+    /// Configures (without connecting) the connections to `url`: `redis://`, `rediss://`, with user
+    /// and password, or `redis-cluster://host:port?node=host:port` for a Redis Cluster.
+    pub fn new(url: &str, metrics: Arc<AdapterMetrics>) -> Result<Self, ConnectionError> {
+        let config = Config::from_url(url).map_err(|e| ConnectionError::Url(e.to_string()))?;
+        let mut builder = Builder::from_config(config);
+        builder
+            .with_config(|c| c.fail_fast = false)
+            .with_connection_config(|c| {
+                c.connection_timeout = COMMAND_TIMEOUT;
+                c.internal_command_timeout = COMMAND_TIMEOUT;
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = COMMAND_TIMEOUT;
+                p.broadcast_channel_capacity = MESSAGE_BUFFER;
+            })
+            .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS));
+        Ok(Self {
+            publisher: builder.build()?,
+            subscriber: builder.build_subscriber_client()?,
+            wanted: Arc::default(),
+            metrics,
+        })
+    }
+
+    /// Starts both connections in the background and the task that restores subscriptions
+    /// after each (re)connection. Returns at once, whether or not Redis is reachable.
+    pub fn start(&self) {
+        // The connections are driven by tasks fred spawns; their handles are not needed.
+        drop(self.publisher.connect());
+        drop(self.subscriber.connect());
+        let this = self.clone();
+        let mut reconnects = self.subscriber.reconnect_rx();
+        tokio::spawn(async move {
+            let mut first = true;
+            while reconnects.recv().await.is_ok() {
+                if !first {
+                    this.metrics.reconnects.inc();
+                }
+                first = false;
+                tracing::info!("redis subscriber connected; restoring subscriptions");
+                this.resubscribe().await;
+            }
+        });
+        let mut errors = self.subscriber.error_rx();
+        let metrics = self.metrics.clone();
+        let publisher = self.publisher.clone();
+        let subscriber = self.subscriber.clone();
+        tokio::spawn(async move {
+            while let Ok((err, _)) = errors.recv().await {
+                tracing::warn!(%err, "redis connection error");
+                metrics.connected.set(i64::from(
+                    publisher.is_connected() && subscriber.is_connected(),
+                ));
+            }
+        });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let up = this.is_connected();
+                this.metrics.connected.set(i64::from(up));
+            }
+        });
+    }
+
+    /// Whether both connections are up.
+    pub fn is_connected(&self) -> bool {
+        self.publisher.is_connected() && self.subscriber.is_connected()
+    }
+
+    /// A receiver of every message that arrives on the subscriber connection.
+    pub fn messages(&self) -> broadcast::Receiver<Message> {
+        self.subscriber.message_rx()
+    }
+
+    /// Subscribes to channels (SUBSCRIBE), now if possible and after every reconnect.
+    pub async fn subscribe(&self, channels: Vec<String>) {
+        self.lock_wanted(|w| w.channels.extend(channels.iter().cloned()));
+        if let Err(err) = self.subscriber.subscribe(channels).await {
+            tracing::warn!(%err, "SUBSCRIBE failed; will retry after reconnect");
+        }
+    }
+
+    /// Subscribes to patterns (PSUBSCRIBE), now if possible and after every reconnect.
+    pub async fn psubscribe(&self, patterns: Vec<String>) {
+        self.lock_wanted(|w| w.patterns.extend(patterns.iter().cloned()));
+        if let Err(err) = self.subscriber.psubscribe(patterns).await {
+            tracing::warn!(%err, "PSUBSCRIBE failed; will retry after reconnect");
+        }
+    }
+
+    /// Subscribes to shard channels (SSUBSCRIBE), now if possible and after every reconnect.
+    pub async fn ssubscribe(&self, channels: Vec<String>) {
+        self.lock_wanted(|w| w.shard_channels.extend(channels.iter().cloned()));
+        for channel in channels {
+            if let Err(err) = self.subscriber.ssubscribe(channel).await {
+                tracing::warn!(%err, "SSUBSCRIBE failed; will retry after reconnect");
+            }
+        }
+    }
+
+    /// Drops shard channel subscriptions (SUNSUBSCRIBE).
+    pub async fn sunsubscribe(&self, channels: Vec<String>) {
+        self.lock_wanted(|w| {
+            channels.iter().for_each(|c| {
+                w.shard_channels.remove(c);
+            })
+        });
+        for channel in channels {
+            if let Err(err) = self.subscriber.sunsubscribe(channel).await {
+                tracing::debug!(%err, "SUNSUBSCRIBE failed");
+            }
+        }
+    }
+
+    /// Drops every subscription whose channel or pattern starts with `prefix` (namespace closed).
+    pub async fn unsubscribe_prefix(&self, prefix: &str) {
+        let (channels, patterns, shard) = self.lock_wanted(|w| {
+            let take = |set: &mut BTreeSet<String>| {
+                let gone: Vec<String> = set
+                    .iter()
+                    .filter(|c| c.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                gone.iter().for_each(|c| {
+                    set.remove(c);
+                });
+                gone
+            };
+            (
+                take(&mut w.channels),
+                take(&mut w.patterns),
+                take(&mut w.shard_channels),
+            )
+        });
+        let _ = self.subscriber.unsubscribe(channels).await;
+        let _ = self.subscriber.punsubscribe(patterns).await;
+        for channel in shard {
+            let _ = self.subscriber.sunsubscribe(channel).await;
+        }
+    }
+
+    /// PUBLISH (or SPUBLISH when `sharded`); fails fast while Redis is away.
+    pub async fn publish(
+        &self,
+        sharded: bool,
+        channel: &str,
+        payload: Bytes,
+    ) -> Result<(), ConnectionError> {
+        let client = self.publisher.with_options(&fast());
+        let result: Result<i64, _> = if sharded {
+            client.spublish(channel, payload).await
+        } else {
+            client.publish(channel, payload).await
+        };
+        match result {
+            Ok(_) => {
+                self.metrics.published.inc();
+                Ok(())
+            }
+            Err(err) => {
+                self.metrics.publish_errors.inc();
+                Err(err.into())
+            }
+        }
+    }
+
+    /// The number of subscribers of `channel` (PUBSUB NUMSUB, or SHARDNUMSUB when `sharded`),
+    /// summed over every master of a Redis Cluster: the number of servers of a namespace.
+    pub async fn subscriber_count(
+        &self,
+        sharded: bool,
+        channel: &str,
+    ) -> Result<u64, ConnectionError> {
+        let client = self.publisher.with_options(&fast());
+        let reply: Vec<fred::types::Value> = if sharded {
+            client.pubsub_shardnumsub(channel).await?
+        } else {
+            client.pubsub_numsub(channel).await?
+        };
+        // The reply alternates channel names and counts.
+        let count = reply
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter_map(|v| v.as_u64())
+            .sum();
+        self.metrics
+            .nodes
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        Ok(count)
+    }
+
+    /// Closes both connections.
+    pub async fn quit(&self) {
+        let _ = self.subscriber.quit().await;
+        let _ = self.publisher.quit().await;
+    }
+
+    async fn resubscribe(&self) {
+        let (channels, patterns, shard) = self.lock_wanted(|w| {
+            let all = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
+            (all(&w.channels), all(&w.patterns), all(&w.shard_channels))
+        });
+        if !channels.is_empty()
+            && let Err(err) = self.subscriber.subscribe(channels).await
+        {
+            tracing::warn!(%err, "re-SUBSCRIBE failed");
+        }
+        if !patterns.is_empty()
+            && let Err(err) = self.subscriber.psubscribe(patterns).await
+        {
+            tracing::warn!(%err, "re-PSUBSCRIBE failed");
+        }
+        for channel in shard {
+            if let Err(err) = self.subscriber.ssubscribe(channel).await {
+                tracing::warn!(%err, "re-SSUBSCRIBE failed");
+            }
+        }
+    }
+
+    fn lock_wanted<T>(&self, f: impl FnOnce(&mut Subscriptions) -> T) -> T {
+        let mut guard = self
+            .wanted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// Command options: fail at once when the connection is down, bounded wait otherwise.
+fn fast() -> Options {
+    Options {
+        fail_fast: true,
+        timeout: Some(COMMAND_TIMEOUT),
+        max_attempts: Some(1),
+        ..Options::default()
+    }
+}
