@@ -11,6 +11,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use std::time::Duration;
+
+use adapter_redis::ClusterError;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -37,6 +41,7 @@ pub fn router(app: Arc<AppState>, io: SocketIo<ServerAdapter>) -> Router {
     let limit = usize::try_from(app.config.max_payload).unwrap_or(usize::MAX);
     Router::new()
         .route("/api/v1/emit", post(emit))
+        .route("/api/v1/server-emit", post(server_emit))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(ApiState {
             app,
@@ -89,29 +94,115 @@ struct EmitRequest {
     rooms: Vec<String>,
     #[serde(default)]
     except: Vec<String>,
+    /// Wait for every matching client (on every node) to acknowledge.
+    #[serde(default)]
+    ack: bool,
+    /// How long to wait for acknowledgements, in milliseconds (default `--request-timeout`).
+    timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerEmitRequest {
+    event: String,
+    #[serde(default)]
+    data: serde_json::Value,
+    /// Wait for one acknowledgement per other server.
+    #[serde(default)]
+    ack: bool,
+}
+
+/// Parses and checks a JSON body, or answers 400.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
 }
 
 async fn emit(
     State(api): State<ApiState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     authorize(&headers, &api.key)?;
-    let req: EmitRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
-    validate(&req)?;
+    let req: EmitRequest = parse(&body)?;
+    validate_event(&req.event)?;
+    validate_rooms(req.rooms.iter().chain(&req.except))?;
     let ops = api.io.broadcast().to(req.rooms).except(req.except);
-    if let Err(err) = ops.emit(&req.event, &req.data).await {
-        tracing::error!(%err, "API emit failed");
-        let message = "emit failed".to_owned();
-        return Err(ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message,
-        });
-    }
     api.app.metrics.api_emits.inc();
-    Ok(axum::Json(json!({"ok": true})))
+    if !req.ack {
+        ops.emit(&req.event, &req.data).await.map_err(internal)?;
+        return Ok(axum::Json(json!({"ok": true})).into_response());
+    }
+    let timeout = req
+        .timeout
+        .map_or(api.app.config.request_timeout, Duration::from_millis);
+    let stream = ops
+        .timeout(timeout)
+        .emit_with_ack::<_, serde_json::Value>(&req.event, &req.data)
+        .await
+        .map_err(internal)?;
+    let answers: Vec<_> = stream.collect().await;
+    let missing = answers.iter().filter(|(_, r)| r.is_err()).count();
+    let acks: Vec<serde_json::Value> = answers.into_iter().filter_map(|(_, r)| r.ok()).collect();
+    if missing == 0 {
+        Ok(axum::Json(json!({"ok": true, "acks": acks})).into_response())
+    } else {
+        let message = format!(
+            "{missing} acknowledgement(s) missing after {} ms",
+            timeout.as_millis()
+        );
+        let body = json!({"ok": false, "error": "timeout", "message": message, "acks": acks});
+        Ok((StatusCode::GATEWAY_TIMEOUT, axum::Json(body)).into_response())
+    }
+}
+
+async fn server_emit(
+    State(api): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&headers, &api.key)?;
+    let req: ServerEmitRequest = parse(&body)?;
+    validate_event(&req.event)?;
+    let Some(ops) = api.app.cluster.namespace("/") else {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: "not ready".into(),
+        });
+    };
+    let data = vec![
+        rmpv::Value::from(req.event.as_str()),
+        rmpv::ext::to_value(&req.data).unwrap_or(rmpv::Value::Nil),
+    ];
+    match ops.server_side_emit(data, req.ack).await {
+        Ok(acks) if req.ack => {
+            let acks: Vec<serde_json::Value> = acks
+                .into_iter()
+                .map(|a| rmpv::ext::from_value(a).unwrap_or(serde_json::Value::Null))
+                .collect();
+            Ok(axum::Json(json!({"ok": true, "acks": acks})).into_response())
+        }
+        Ok(_) => Ok(axum::Json(json!({"ok": true})).into_response()),
+        Err(err @ ClusterError::Timeout { .. }) => Err(ApiError {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            code: "timeout",
+            message: err.to_string(),
+        }),
+        Err(err) => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: err.to_string(),
+        }),
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%err, "API emit failed");
+    ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message: "emit failed".into(),
+    }
 }
 
 fn authorize(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
@@ -138,48 +229,41 @@ fn authorize(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
     }
 }
 
-fn validate(req: &EmitRequest) -> Result<(), ApiError> {
-    if req.event.is_empty() || req.event.chars().count() > 128 {
+fn validate_event(event: &str) -> Result<(), ApiError> {
+    if event.is_empty() || event.chars().count() > 128 {
         return Err(ApiError::bad_request("`event` must be 1..128 characters"));
     }
-    if RESERVED_EVENTS.contains(&req.event.as_str()) {
+    if RESERVED_EVENTS.contains(&event) {
         return Err(ApiError::bad_request(format!(
-            "`{}` is a reserved event name",
-            req.event
+            "`{event}` is a reserved event name"
         )));
     }
-    for room in req.rooms.iter().chain(&req.except) {
-        if room.is_empty()
-            || room.chars().count() > MAX_ROOM_CHARS
-            || room.chars().any(char::is_control)
-        {
-            return Err(ApiError::bad_request(
-                "rooms must be 1..128 characters without control characters",
-            ));
-        }
-    }
     Ok(())
+}
+
+fn validate_rooms<'a>(mut rooms: impl Iterator<Item = &'a String>) -> Result<(), ApiError> {
+    let bad = |r: &&String| {
+        r.is_empty() || r.chars().count() > MAX_ROOM_CHARS || r.chars().any(char::is_control)
+    };
+    match rooms.find(bad) {
+        Some(_) => Err(ApiError::bad_request(
+            "rooms must be 1..128 characters without control characters",
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn req(event: &str) -> EmitRequest {
-        EmitRequest {
-            event: event.into(),
-            data: json!(null),
-            rooms: vec![],
-            except: vec![],
-        }
-    }
-
     #[test]
     fn reserved_and_empty_events_are_refused() {
         for e in RESERVED_EVENTS.iter().chain(&[""]) {
-            assert!(validate(&req(e)).is_err(), "{e}");
+            assert!(validate_event(e).is_err(), "{e}");
         }
-        assert!(validate(&req("news")).is_ok());
+        assert!(validate_event("news").is_ok());
+        assert!(validate_rooms(["ok".to_string(), String::new()].iter()).is_err());
     }
 
     #[test]

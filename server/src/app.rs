@@ -57,7 +57,7 @@ pub fn build(app: Arc<AppState>) -> (Router, SocketIo<ServerAdapter>) {
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
     };
     let (layer, io) = builder.build_layer();
-    contract::register(&io);
+    contract::register(&io, &app);
 
     // The socket.io layer wraps the whole inner router exactly once: each `layer` call creates
     // its own Engine.IO session table, so it must not be applied per route.

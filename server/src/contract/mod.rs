@@ -27,9 +27,24 @@ use crate::state::AppState;
 use reply::Failure;
 use session::Session;
 
-/// Installs the contract on namespace `/` of `io`.
-pub fn register(io: &SocketIo<ServerAdapter>) {
+/// Installs the contract on namespace `/` of `io`, and the answer to server-side emits from other
+/// servers: acknowledged (when asked) with `{node: <node id>, event}`.
+pub fn register(io: &SocketIo<ServerAdapter>, app: &AppState) {
     io.ns("/", on_connect.with(auth::authenticate));
+    let node_id = app.node_id.clone();
+    app.cluster.on_server_side_emit(move |data| {
+        let event = data
+            .first()
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        tracing::info!(event, "server-side emit from another server");
+        let fields = vec![
+            (Value::from("node"), Value::from(node_id.as_str())),
+            (Value::from("event"), Value::from(event)),
+        ];
+        Some(Value::Map(fields))
+    });
 }
 
 /// Registers the socket's event handlers and its own-id room (called by the handshake
