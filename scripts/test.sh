@@ -27,6 +27,8 @@ step "end-to-end: client-test (socket.io-client against the binary)"
 if [ -x scripts/validate-deploy.sh ]; then
   step "offline validation of docker/ and k8s/"
   scripts/validate-deploy.sh
+  step "offline validation self-test (a typo in each kind of file must fail)"
+  scripts/validate-deploy.sh --self-test --no-install
 fi
 
 step "all tests passed in $(( $(date +%s) - started ))s"
