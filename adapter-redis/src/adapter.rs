@@ -97,6 +97,9 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
                 }
                 receive(weak, messages).await;
             });
+            if matches!(self.protocol.mode(), Mode::Sharded(_)) {
+                tokio::spawn(drop_unused_room_channels(Arc::downgrade(&self)));
+            }
         }
         on_success();
     }
@@ -699,6 +702,54 @@ impl<E: SocketEmitter> RedisAdapter<E> {
             .inc();
         if self.log_once(kind) {
             tracing::warn!(%err, "malformed {kind} message dropped (logged once per kind)");
+        }
+    }
+}
+
+/// How often the sharded dynamic mode drops the channels of rooms that no local socket is in.
+const ROOM_SWEEP: Duration = Duration::from_secs(2);
+
+/// Sharded `dynamic` mode: room channels are subscribed eagerly on join and dropped here, in the
+/// background, once no local socket is in the room (sockets leave rooms without the adapter
+/// being told, e.g. when they disconnect).
+async fn drop_unused_room_channels<E: SocketEmitter>(adapter: Weak<RedisAdapter<E>>) {
+    loop {
+        tokio::time::sleep(ROOM_SWEEP).await;
+        let Some(this) = adapter.upgrade() else {
+            return;
+        };
+        let Some(conn) = this.connection() else {
+            return;
+        };
+        let stale: Vec<String> = {
+            let mut subscribed = this.room_channels.lock().unwrap_or_else(|p| p.into_inner());
+            let mut all = BroadcastOptions::default();
+            all.add_flag(BroadcastFlags::Broadcast);
+            let wanted: HashSet<String> = this
+                .local
+                .rooms(all)
+                .iter()
+                .filter_map(|r| this.protocol.room_channel(r))
+                .collect();
+            let stale: Vec<String> = subscribed.difference(&wanted).cloned().collect();
+            stale.iter().for_each(|c| {
+                subscribed.remove(c);
+            });
+            stale
+        };
+        if !stale.is_empty() {
+            conn.sunsubscribe(stale.clone()).await;
+            // A join may have subscribed one of them again meanwhile: restore it.
+            let rejoined: Vec<String> = {
+                let subscribed = this.room_channels.lock().unwrap_or_else(|p| p.into_inner());
+                stale
+                    .into_iter()
+                    .filter(|c| subscribed.contains(c))
+                    .collect()
+            };
+            if !rejoined.is_empty() {
+                conn.ssubscribe(rejoined).await;
+            }
         }
     }
 }
