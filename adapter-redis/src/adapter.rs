@@ -1,5 +1,5 @@
 //! [`RedisAdapter`]: socketioxide's `CoreAdapter` for one namespace, on the shared
-//! [`RedisCluster`](crate::RedisCluster).
+//! [`RedisCluster`].
 //!
 //! Local delivery never waits for Redis: a broadcast reaches this server's sockets first, then is
 //! published; a failed publish is counted and logged, never returned as a delivery failure.

@@ -1,1 +1,3 @@
+//! Load generator (under construction, issue 5).
+
 fn main() {}
