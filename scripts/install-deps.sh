@@ -4,6 +4,7 @@
 # dependencies of client-test/ (exactly as locked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PATH="$PATH:/usr/sbin:/sbin" # haproxy and nginx live there; a non-root user's PATH may lack it
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

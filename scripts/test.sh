@@ -3,6 +3,7 @@
 # runs the Rust unit and integration tests, then the end-to-end suites with real clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin" # haproxy, nginx
 started=$(date +%s)
 step() { printf '\n==> %s (+%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 
@@ -18,8 +19,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
-step "build the server binary"
-cargo build -p server
+# `cargo test` has built target/debug/server (integration tests need it) with the same features;
+# a separate `cargo build` would rebuild part of the tree with the non-test feature set.
+if [ ! -x target/debug/server ]; then
+  step "build the server binary"
+  cargo build -p server
+fi
 
 step "end-to-end: client-test (socket.io-client against the binary)"
 (cd client-test && npm test)

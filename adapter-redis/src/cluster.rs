@@ -91,12 +91,12 @@ pub trait ClusterOps: Send + Sync {
     /// `data`, as Node's `fetchSockets()`; sockets of Node servers included.
     fn fetch_sockets(&self, rooms: Vec<String>) -> BoxFuture<'_, Fetched>;
 
-    /// Node's `serverSideEmit(event, ...args)`: `data` is `[event, ...args]`. With `ack`, waits for
-    /// one acknowledgement per other server (`serverSideEmitWithAck`) and returns them.
+    /// Node's `serverSideEmit(event, ...args)`: `data` is `[event, ...args]`. With `ack`, waits that
+    /// long for one acknowledgement per other server (`serverSideEmitWithAck`) and returns them.
     fn server_side_emit(
         &self,
         data: Vec<Value>,
-        ack: bool,
+        ack: Option<Duration>,
     ) -> BoxFuture<'_, Result<Vec<Value>, ClusterError>>;
 
     /// Tells the adapter a local socket joined `room`, so that the sharded `dynamic` mode can
@@ -111,6 +111,7 @@ pub(crate) struct Shared {
     pub(crate) namespaces: Mutex<HashMap<String, Arc<dyn ClusterOps>>>,
     pub(crate) sockets: RwLock<HashMap<Sid, SocketInfo>>,
     pub(crate) slow: Mutex<std::collections::HashSet<Sid>>,
+    pub(crate) subscribed: std::sync::atomic::AtomicBool,
     pub(crate) server_side: RwLock<Option<ServerSideHandler>>,
 }
 
@@ -148,6 +149,7 @@ impl RedisCluster {
             namespaces: Mutex::default(),
             sockets: RwLock::default(),
             slow: Mutex::default(),
+            subscribed: std::sync::atomic::AtomicBool::new(false),
             server_side: RwLock::default(),
         };
         Self {
@@ -158,6 +160,17 @@ impl RedisCluster {
     /// The adapter's metrics.
     pub fn metrics(&self) -> &AdapterMetrics {
         &self.shared.metrics
+    }
+
+    /// Whether the server may take clients: always when alone; as a cluster member, once Redis
+    /// confirmed its subscriptions the first time. A later Redis outage does not change it (the
+    /// node keeps serving its own sockets; taking every replica out at once would be worse).
+    pub fn is_ready(&self) -> bool {
+        self.shared.connection.is_none()
+            || self
+                .shared
+                .subscribed
+                .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether this server is a cluster member (has a Redis URL).
@@ -244,6 +257,11 @@ impl Shared {
             self.config.slow_consumers.inc();
         }
         first
+    }
+
+    pub(crate) fn mark_subscribed(&self) {
+        self.subscribed
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub(crate) fn server_side_handler(&self) -> Option<ServerSideHandler> {

@@ -7,6 +7,7 @@
 //! as the connection is back.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use crate::metrics::AdapterMetrics;
 const RECONNECT_DELAY_MS: u32 = 200;
 /// Longest wait for one Redis command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the connection state is sampled for the `connected` gauge.
+const STATE_SAMPLE: Duration = Duration::from_millis(100);
 /// Messages buffered between the subscriber connection and the adapter tasks.
 const MESSAGE_BUFFER: usize = 65_536;
 
@@ -90,37 +93,46 @@ impl Connection {
         // The connections are driven by tasks fred spawns; their handles are not needed.
         drop(self.publisher.connect());
         drop(self.subscriber.connect());
-        let this = self.clone();
-        let mut reconnects = self.subscriber.reconnect_rx();
+        // Set once a connection was lost after being up: the next connection is a reconnect.
+        let lost = Arc::new(AtomicBool::new(false));
+        let ever_up = Arc::new(AtomicBool::new(false));
+
+        let (this, lost_flag, ever) = (self.clone(), lost.clone(), ever_up.clone());
+        let mut connections = self.subscriber.reconnect_rx();
         tokio::spawn(async move {
-            let mut first = true;
-            while reconnects.recv().await.is_ok() {
-                if !first {
+            while connections.recv().await.is_ok() {
+                if lost_flag.swap(false, Ordering::AcqRel) {
                     this.metrics.reconnects.inc();
                 }
-                first = false;
                 tracing::info!("redis subscriber connected; restoring subscriptions");
                 this.resubscribe().await;
+                ever.store(true, Ordering::Release);
+                this.metrics.connected.set(i64::from(this.is_connected()));
             }
         });
+
+        let (this, lost_flag, ever) = (self.clone(), lost.clone(), ever_up);
         let mut errors = self.subscriber.error_rx();
-        let metrics = self.metrics.clone();
-        let publisher = self.publisher.clone();
-        let subscriber = self.subscriber.clone();
         tokio::spawn(async move {
             while let Ok((err, _)) = errors.recv().await {
                 tracing::warn!(%err, "redis connection error");
-                metrics.connected.set(i64::from(
-                    publisher.is_connected() && subscriber.is_connected(),
-                ));
+                if ever.load(Ordering::Acquire) {
+                    lost_flag.store(true, Ordering::Release);
+                }
+                this.metrics.connected.set(i64::from(this.is_connected()));
             }
         });
+
+        // Connection state also changes without events (e.g. the publisher alone): sample it.
         let this = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            let mut tick = tokio::time::interval(STATE_SAMPLE);
             loop {
                 tick.tick().await;
                 let up = this.is_connected();
+                if !up && this.metrics.connected.get() == 1 {
+                    lost.store(true, Ordering::Release);
+                }
                 this.metrics.connected.set(i64::from(up));
             }
         });
@@ -137,28 +149,49 @@ impl Connection {
     }
 
     /// Subscribes to channels (SUBSCRIBE), now if possible and after every reconnect.
-    pub async fn subscribe(&self, channels: Vec<String>) {
+    /// Returns whether Redis confirmed it now.
+    pub async fn subscribe(&self, channels: Vec<String>) -> bool {
         self.lock_wanted(|w| w.channels.extend(channels.iter().cloned()));
-        if let Err(err) = self.subscriber.subscribe(channels).await {
-            tracing::warn!(%err, "SUBSCRIBE failed; will retry after reconnect");
+        match self.subscriber.subscribe(channels).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(%err, "SUBSCRIBE failed; will retry after reconnect");
+                false
+            }
         }
     }
 
     /// Subscribes to patterns (PSUBSCRIBE), now if possible and after every reconnect.
-    pub async fn psubscribe(&self, patterns: Vec<String>) {
+    /// Returns whether Redis confirmed it now.
+    pub async fn psubscribe(&self, patterns: Vec<String>) -> bool {
         self.lock_wanted(|w| w.patterns.extend(patterns.iter().cloned()));
-        if let Err(err) = self.subscriber.psubscribe(patterns).await {
-            tracing::warn!(%err, "PSUBSCRIBE failed; will retry after reconnect");
+        match self.subscriber.psubscribe(patterns).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(%err, "PSUBSCRIBE failed; will retry after reconnect");
+                false
+            }
         }
     }
 
     /// Subscribes to shard channels (SSUBSCRIBE), now if possible and after every reconnect.
-    pub async fn ssubscribe(&self, channels: Vec<String>) {
+    /// Returns whether Redis confirmed every one now.
+    pub async fn ssubscribe(&self, channels: Vec<String>) -> bool {
         self.lock_wanted(|w| w.shard_channels.extend(channels.iter().cloned()));
+        let mut all = true;
         for channel in channels {
             if let Err(err) = self.subscriber.ssubscribe(channel).await {
                 tracing::warn!(%err, "SSUBSCRIBE failed; will retry after reconnect");
+                all = false;
             }
+        }
+        all
+    }
+
+    /// Waits until both connections are up (polling; for start-up, not for tests).
+    pub async fn connected(&self) {
+        while !self.is_connected() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -30,6 +30,9 @@ async fn ready(State(app): State<Arc<AppState>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"status": "draining"})),
         )
+    } else if !app.cluster.is_ready() {
+        let body = json!({"status": "connecting to redis"});
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
     } else {
         (StatusCode::OK, axum::Json(json!({"status": "ready"})))
     }

@@ -110,6 +110,8 @@ struct ServerEmitRequest {
     /// Wait for one acknowledgement per other server.
     #[serde(default)]
     ack: bool,
+    /// How long to wait for acknowledgements, in milliseconds (default `--request-timeout`).
+    timeout: Option<u64>,
 }
 
 /// Parses and checks a JSON body, or answers 400.
@@ -174,7 +176,10 @@ async fn server_emit(
         rmpv::Value::from(req.event.as_str()),
         rmpv::ext::to_value(&req.data).unwrap_or(rmpv::Value::Nil),
     ];
-    match ops.server_side_emit(data, req.ack).await {
+    let timeout = req
+        .timeout
+        .map_or(api.app.config.request_timeout, Duration::from_millis);
+    match ops.server_side_emit(data, req.ack.then_some(timeout)).await {
         Ok(acks) if req.ack => {
             let acks: Vec<serde_json::Value> = acks
                 .into_iter()

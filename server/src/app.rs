@@ -126,7 +126,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 async fn serve<L>(listener: L, router: Router, mut stop: watch::Receiver<bool>)
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L::Addr: std::fmt::Debug + Clone + Send + Sync + 'static,
 {
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;

@@ -123,7 +123,7 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "5000", value_parser = parse_duration)]
     pub request_timeout: Duration,
     /// Outgoing packets buffered per socket; a socket whose buffer is full is disconnected.
-    #[arg(long, env = "MAX_BUFFER", default_value_t = 256,
+    #[arg(long, env = "MAX_BUFFER", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_buffer: u32,
 }

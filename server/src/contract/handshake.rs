@@ -21,26 +21,19 @@ pub fn socket_info(parts: &Parts, auth: &serde_json::Value, user: &User) -> Sock
             .filter_map(|(k, v)| Some((Value::from(k.as_str()), Value::from(v.to_str().ok()?))))
             .collect(),
     );
+    // Decoded as Node's `querystring` does (`+` and percent escapes).
     let query = Value::Map(
-        parts
-            .uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter_map(|kv| {
-                kv.split_once('=')
-                    .or(Some((kv, "")))
-                    .filter(|(k, _)| !k.is_empty())
-            })
-            .map(|(k, v)| (Value::from(k), Value::from(v)))
+        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .map(|(k, v)| (Value::from(k.as_ref()), Value::from(v.as_ref())))
             .collect(),
     );
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let address = header("x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .unwrap_or("")
-        .trim()
-        .to_owned();
+    // The peer address, as Node reports it (behind a proxy: the proxy's).
+    let address = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_default();
     let handshake = Handshake {
         headers,
         time: js_date_string(now),
@@ -117,10 +110,11 @@ mod tests {
 
     #[test]
     fn info_from_request() {
-        let req = http::Request::get("/socket.io/?EIO=4&transport=websocket&x")
-            .header("origin", "http://a")
-            .body(())
-            .unwrap();
+        let req =
+            http::Request::get("/socket.io/?EIO=4&transport=websocket&x&tag=x%20y%2F%C3%A9+z")
+                .header("origin", "http://a")
+                .body(())
+                .unwrap();
         let (parts, _) = req.into_parts();
         let user = User {
             id: "s1".into(),
@@ -133,9 +127,12 @@ mod tests {
             &user,
         );
         assert!(info.handshake.xdomain);
+        let url = "/socket.io/?EIO=4&transport=websocket&x&tag=x%20y%2F%C3%A9+z";
+        assert_eq!(info.handshake.url, url);
+        let query = adapter_redis::wire::json::encode(&info.handshake.query);
         assert_eq!(
-            info.handshake.url,
-            "/socket.io/?EIO=4&transport=websocket&x"
+            String::from_utf8(query).unwrap(),
+            r#"{"EIO":"4","transport":"websocket","x":"","tag":"x y/é z"}"#
         );
         assert_eq!(
             adapter_redis::wire::json::encode(&info.handshake.auth),
