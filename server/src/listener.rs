@@ -66,6 +66,18 @@ impl axum::serve::Listener for GuardedListener {
     }
 }
 
+/// The peer address of a connection, given to handlers as `ConnectInfo<PeerAddr>`.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, GuardedListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 /// A TCP stream whose writes fail after staying blocked for the timeout.
 pub struct GuardedStream {
     inner: TcpStream,

@@ -31,8 +31,8 @@ pub fn socket_info(parts: &Parts, auth: &serde_json::Value, user: &User) -> Sock
     // The peer address, as Node reports it (behind a proxy: the proxy's).
     let address = parts
         .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
+        .get::<axum::extract::ConnectInfo<crate::listener::PeerAddr>>()
+        .map(|info| info.0.0.ip().to_string())
         .unwrap_or_default();
     let handshake = Handshake {
         headers,
