@@ -29,6 +29,9 @@ fi
 step "end-to-end: client-test (socket.io-client against the binary)"
 (cd client-test && npm test)
 
+step "benchmark harness smoke (bench/run.sh --smoke: every workload runs; its numbers mean nothing)"
+bench/run.sh --smoke --profile debug
+
 if [ -x scripts/validate-deploy.sh ]; then
   step "offline validation of docker/ and k8s/"
   scripts/validate-deploy.sh

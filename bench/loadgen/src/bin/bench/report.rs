@@ -1,0 +1,824 @@
+//! From raw runs to the summary: one number per metric per run, Rust/Node ratios per paired run
+//! (A B B A: the first two runs of a cycle are a pair, the last two another), medians and spread,
+//! the issue's targets, and the Markdown table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+/// Metrics where smaller is better (for the wording only; ratios are always Rust/Node).
+const LOWER_IS_BETTER: &[&str] = &[
+    "idle_kb_per_conn",
+    "idle_hold_cpu_us_per_conn_per_s",
+    "idle_polling_kb_per_conn",
+    "chat_cross_p50_ms_at_25pct",
+    "chat_cross_p99_ms_at_25pct",
+    "storm_ws_p50_ms",
+    "storm_ws_p99_ms",
+    "storm_ws_cpu_us_per_conn",
+    "storm_polling_p50_ms",
+    "storm_polling_p99_ms",
+    "storm_polling_cpu_us_per_conn",
+    "redis_core_fraction_at_10k_publishes",
+];
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// One number per metric of one run (None: not measured or not valid).
+pub fn run_metrics(run: &Value) -> BTreeMap<String, Option<f64>> {
+    let mut m = BTreeMap::new();
+    let w = &run["workloads"];
+    for (key, name) in [
+        ("idle-ws", "idle_kb_per_conn"),
+        ("idle-polling", "idle_polling_kb_per_conn"),
+    ] {
+        if w.get(key).is_some() {
+            let x = &w[key];
+            m.insert(
+                name.to_owned(),
+                if x["valid"] == true {
+                    f(&x["kb_per_conn"])
+                } else {
+                    None
+                },
+            );
+        }
+    }
+    if let Some(x) = w.get("idle-ws")
+        && x["valid"] == true
+    {
+        m.insert(
+            "idle_hold_cpu_us_per_conn_per_s".to_owned(),
+            f(&x["hold_cpu_us_per_conn_per_s"]),
+        );
+    }
+    for mode in ["ws", "polling"] {
+        let key = format!("storm-{mode}");
+        if let Some(x) = w.get(&key) {
+            let ok = x["valid"] == true;
+            let g = |v: &Value| if ok { f(v) } else { None };
+            m.insert(format!("storm_{mode}_conns_per_s"), g(&x["conns_per_s"]));
+            m.insert(format!("storm_{mode}_p50_ms"), g(&x["handshake"]["p50_ms"]));
+            m.insert(format!("storm_{mode}_p99_ms"), g(&x["handshake"]["p99_ms"]));
+            m.insert(
+                format!("storm_{mode}_cpu_us_per_conn"),
+                g(&x["server_cpu_us_per_conn"]),
+            );
+        }
+    }
+    if let Some(obj) = w.as_object() {
+        for (key, x) in obj {
+            let Some(variant) = key.strip_prefix("fanout-") else {
+                continue;
+            };
+            let ok = x["ok"] == true;
+            let cap = if !ok {
+                None
+            } else if x["capacity"].is_null() {
+                Some(0.0)
+            } else {
+                f(&x["capacity"]["delivered_per_s"])
+            };
+            m.insert(format!("fanout_{variant}_capacity_dps"), cap);
+            m.insert(
+                format!("fanout_{variant}_throughput_dps"),
+                if ok {
+                    f(&x["throughput"]["delivered_per_s"])
+                } else {
+                    None
+                },
+            );
+            if variant == "chat" {
+                let at = x["steps"].as_array().and_then(|s| {
+                    s.iter().find(|s| {
+                        s["label"]
+                            .as_str()
+                            .is_some_and(|l| l.starts_with("at_fraction"))
+                    })
+                });
+                let valid = at.is_some_and(|s| s["valid"] == true);
+                m.insert(
+                    "chat_cross_p50_ms_at_25pct".into(),
+                    at.filter(|_| valid).and_then(|s| f(&s["cross"]["p50_ms"])),
+                );
+                m.insert(
+                    "chat_cross_p99_ms_at_25pct".into(),
+                    at.filter(|_| valid).and_then(|s| f(&s["cross"]["p99_ms"])),
+                );
+                // Redis: the valid step nearest 10k publishes/s (at least 1,000/s: below that
+                // Redis's own timers dominate its CPU time).
+                let dist = |s: &Value| {
+                    let p = f(&s["redis"]["publishes_per_s"]).unwrap_or(0.0).max(1.0);
+                    (p / 10_000.0).ln().abs()
+                };
+                let best = x["steps"].as_array().and_then(|s| {
+                    s.iter()
+                        .filter(|s| {
+                            s["valid"] == true
+                                && f(&s["redis"]["publishes_per_s"]).unwrap_or(0.0) >= 1000.0
+                        })
+                        .min_by(|a, b| dist(a).total_cmp(&dist(b)))
+                });
+                if let Some(b) = best {
+                    let per = f(&b["redis"]["cpu_us_per_publish"]).unwrap_or(0.0);
+                    m.insert(
+                        "redis_core_fraction_at_10k_publishes".into(),
+                        Some(per * 10_000.0 / 1e6),
+                    );
+                    m.insert(
+                        "redis_publishes_per_s_measured".into(),
+                        f(&b["redis"]["publishes_per_s"]),
+                    );
+                    m.insert(
+                        "redis_commands_per_read".into(),
+                        f(&b["redis"]["commands_per_read"]),
+                    );
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Server CPU µs per delivery of two runs' sweeps at the highest rate both sustained validly.
+fn same_rate_cpu(node: &Value, rust: &Value) -> Option<(f64, f64, f64)> {
+    let steps = |v: &Value| -> Vec<(f64, f64)> {
+        v["steps"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter(|s| {
+                        s["label"] != "warmup" && s["valid"] == true && s["sustained"] == true
+                    })
+                    .filter_map(|s| Some((f(&s["rate"])?, f(&s["server_cpu_us_per_delivery"])?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let n = steps(node);
+    let r = steps(rust);
+    let mut best: Option<(f64, f64, f64)> = None;
+    for (rate, nc) in &n {
+        if let Some((_, rc)) = r.iter().find(|(rr, _)| (rr - rate).abs() < 1e-9)
+            && best.is_none_or(|b| *rate > b.0)
+        {
+            best = Some((*rate, *nc, *rc));
+        }
+    }
+    best
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    Some(if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    })
+}
+
+fn stats(v: &[f64]) -> Value {
+    if v.is_empty() {
+        return Value::Null;
+    }
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    json!({"values": v, "median": median(v), "min": min, "max": max, "n": v.len()})
+}
+
+/// Pairs of (node run index, rust run index) in `runs`: within each cycle, A B B A.
+fn pairs(runs: &[Value]) -> Vec<(usize, usize)> {
+    let mut by_cycle: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        by_cycle
+            .entry(r["cycle"].as_u64().unwrap_or(0))
+            .or_default()
+            .push(i);
+    }
+    let mut out = Vec::new();
+    for idx in by_cycle.values() {
+        let nodes: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| runs[i]["kind"] == "node")
+            .collect();
+        let rusts: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| runs[i]["kind"] == "rust")
+            .collect();
+        // First Node with first Rust (A B), second Rust with second Node (B A).
+        for (n, r) in nodes.iter().zip(rusts.iter()) {
+            out.push((*n, *r));
+        }
+    }
+    out
+}
+
+/// The summary object: per-metric statistics, pairs with ratios, and targets (not evaluated
+/// for a smoke run, whose sizes are too small to mean anything).
+pub fn summarize(runs: &[Value], smoke: bool) -> Value {
+    let metrics: Vec<BTreeMap<String, Option<f64>>> = runs.iter().map(run_metrics).collect();
+    let mut names: Vec<String> = metrics.iter().flat_map(|m| m.keys().cloned()).collect();
+    names.sort();
+    names.dedup();
+    let prs = pairs(runs);
+    let mut per_metric = serde_json::Map::new();
+    for name in &names {
+        let mut by_kind = serde_json::Map::new();
+        for kind in ["node", "rust", "rust-mt"] {
+            let vals: Vec<f64> = runs
+                .iter()
+                .zip(metrics.iter())
+                .filter(|(r, _)| r["kind"] == kind)
+                .filter_map(|(_, m)| m.get(name).copied().flatten())
+                .collect();
+            if !vals.is_empty() {
+                by_kind.insert(kind.to_owned(), stats(&vals));
+            }
+        }
+        let mut ratios = Vec::new();
+        let mut pair_rows = Vec::new();
+        for (n, r) in &prs {
+            let nv = metrics[*n].get(name).copied().flatten();
+            let rv = metrics[*r].get(name).copied().flatten();
+            let ratio = match (nv, rv) {
+                (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+                _ => None,
+            };
+            if let Some(x) = ratio {
+                ratios.push(x);
+            }
+            pair_rows.push(
+                json!({"node_run": n, "rust_run": r, "node": nv, "rust": rv, "ratio": ratio}),
+            );
+        }
+        per_metric.insert(
+            name.clone(),
+            json!({
+                "lower_is_better": LOWER_IS_BETTER.contains(&name.as_str()),
+                "by_kind": by_kind,
+                "pairs": pair_rows,
+                "ratio": stats(&ratios),
+            }),
+        );
+    }
+    // CPU per delivery at the same offered rate, per variant and pair.
+    let mut same_rate = serde_json::Map::new();
+    let variants: Vec<String> = names
+        .iter()
+        .filter_map(|n| {
+            n.strip_prefix("fanout_")
+                .and_then(|x| x.strip_suffix("_capacity_dps"))
+                .map(str::to_owned)
+        })
+        .collect();
+    for v in &variants {
+        let key = format!("fanout-{v}");
+        let mut rows = Vec::new();
+        let mut ratios = Vec::new();
+        for (n, r) in &prs {
+            if let Some((rate, nc, rc)) =
+                same_rate_cpu(&runs[*n]["workloads"][&key], &runs[*r]["workloads"][&key])
+            {
+                let ratio = if nc > 0.0 { rc / nc } else { f64::NAN };
+                if ratio.is_finite() {
+                    ratios.push(ratio);
+                }
+                rows.push(json!({"node_run": n, "rust_run": r, "rate": rate,
+                                 "node_us": nc, "rust_us": rc, "ratio": ratio}));
+            }
+        }
+        same_rate.insert(v.clone(), json!({"pairs": rows, "ratio": stats(&ratios)}));
+    }
+    let mut targets = targets(&per_metric, &same_rate);
+    if smoke && let Some(ts) = targets.as_array_mut() {
+        for t in ts {
+            t["status"] = json!("not evaluated (smoke)");
+        }
+    }
+    json!({
+        "pairs": prs.iter().map(|(n, r)| json!([n, r])).collect::<Vec<_>>(),
+        "metrics": per_metric,
+        "cpu_per_delivery_same_rate": same_rate,
+        "targets": targets,
+    })
+}
+
+fn med(per_metric: &serde_json::Map<String, Value>, name: &str, kind: &str) -> Option<f64> {
+    per_metric.get(name)?["by_kind"][kind]["median"].as_f64()
+}
+
+fn ratio_med(per_metric: &serde_json::Map<String, Value>, name: &str) -> Option<f64> {
+    per_metric.get(name)?["ratio"]["median"].as_f64()
+}
+
+fn status(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "not met",
+        None => "no valid data",
+    }
+}
+
+fn targets(
+    per_metric: &serde_json::Map<String, Value>,
+    same_rate: &serde_json::Map<String, Value>,
+) -> Value {
+    let mut out = Vec::new();
+    // 1. Idle memory.
+    let r = med(per_metric, "idle_kb_per_conn", "rust");
+    let n = med(per_metric, "idle_kb_per_conn", "node");
+    let ratio = ratio_med(per_metric, "idle_kb_per_conn");
+    let ok = match (r, ratio) {
+        (Some(r), Some(q)) => Some(r <= 6.0 && q <= 0.5),
+        (Some(r), None) if r > 6.0 => Some(false),
+        _ => None,
+    };
+    out.push(
+        json!({"target": "idle memory per WebSocket connection <= 6 KB and <= 0.5x Node",
+        "rust": r, "node": n, "ratio": ratio, "status": status(ok)}),
+    );
+    // 2. CPU per delivery at the same rate (big room).
+    let big = same_rate.get("big");
+    let q = big.and_then(|v| v["ratio"]["median"].as_f64());
+    let us = |k: &str| -> Option<f64> {
+        let v: Vec<f64> = big?["pairs"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p[k].as_f64())
+            .collect();
+        median(&v)
+    };
+    out.push(
+        json!({"target": "CPU time per delivery at the same offered rate <= 1/3 of Node (10k room)",
+        "rust": us("rust_us"), "node": us("node_us"), "unit": "µs",
+        "ratio": q, "status": status(q.map(|q| q <= 1.0 / 3.0))}),
+    );
+    // 3. Capacity.
+    let r = med(per_metric, "fanout_big_capacity_dps", "rust");
+    let n = med(per_metric, "fanout_big_capacity_dps", "node");
+    let ratio = ratio_med(per_metric, "fanout_big_capacity_dps");
+    let ok = match (r, n) {
+        (Some(r), Some(n)) => {
+            Some(r >= 500_000.0 && (if n > 0.0 { r / n >= 3.0 } else { r > 0.0 }))
+        }
+        (Some(r), None) => (r < 500_000.0).then_some(false),
+        _ => None,
+    };
+    out.push(json!({"target": "fan-out capacity at p99 <= 50 ms >= 3x Node and >= 500k deliveries/s (10k room)",
+        "rust": r, "node": n, "ratio": ratio,
+        "note": if n == Some(0.0) { "Node met p99 <= 50 ms at no rate: a 10k fan-out takes Node longer than 50 ms" } else { "" },
+        "status": status(ok)}));
+    // 4. Cross-replica latency.
+    let p50 = med(per_metric, "chat_cross_p50_ms_at_25pct", "rust");
+    let p99 = med(per_metric, "chat_cross_p99_ms_at_25pct", "rust");
+    let ok = match (p50, p99) {
+        (Some(a), Some(b)) => Some(a <= 2.0 && b <= 10.0),
+        _ => None,
+    };
+    out.push(json!({"target": "cross-replica latency at 25% of capacity p50 <= 2 ms, p99 <= 10 ms (chat rooms)",
+        "rust_p50_ms": p50, "rust_p99_ms": p99,
+        "node_p50_ms": med(per_metric, "chat_cross_p50_ms_at_25pct", "node"),
+        "node_p99_ms": med(per_metric, "chat_cross_p99_ms_at_25pct", "node"),
+        "status": status(ok)}));
+    // 5. Connect storm.
+    let r = med(per_metric, "storm_ws_conns_per_s", "rust");
+    let n = med(per_metric, "storm_ws_conns_per_s", "node");
+    let ratio = ratio_med(per_metric, "storm_ws_conns_per_s");
+    let ok = match (r, ratio) {
+        (Some(r), Some(q)) => Some(r >= 5000.0 && q >= 2.0),
+        _ => None,
+    };
+    out.push(
+        json!({"target": "connect storm >= 2x Node and >= 5,000 connections/s",
+        "rust": r, "node": n, "ratio": ratio, "status": status(ok)}),
+    );
+    // 6. Redis.
+    let frac = med(per_metric, "redis_core_fraction_at_10k_publishes", "rust");
+    let cpr = med(per_metric, "redis_commands_per_read", "rust");
+    let ok = match (frac, cpr) {
+        (Some(fr), Some(c)) => Some(fr < 0.10 && c > 1.0),
+        _ => None,
+    };
+    out.push(json!({"target": "Redis: publishes pipelined, < 10% of a core at 10k publishes/s",
+        "rust_core_fraction_at_10k": frac, "rust_commands_per_read": cpr,
+        "node_core_fraction_at_10k": med(per_metric, "redis_core_fraction_at_10k_publishes", "node"),
+        "node_commands_per_read": med(per_metric, "redis_commands_per_read", "node"),
+        "status": status(ok)}));
+    json!(out)
+}
+
+fn fmt(v: Option<f64>) -> String {
+    match v {
+        None => "–".to_owned(),
+        Some(x) if !x.is_finite() => "–".to_owned(),
+        Some(x) if x.abs() >= 1000.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
+        Some(x) => format!("{x:.3}"),
+    }
+}
+
+fn cell(stat: &Value) -> String {
+    if stat.is_null() {
+        return "–".to_owned();
+    }
+    let med = fmt(stat["median"].as_f64());
+    if stat["n"].as_u64().unwrap_or(0) > 1 {
+        format!(
+            "{med} [{}–{}]",
+            fmt(stat["min"].as_f64()),
+            fmt(stat["max"].as_f64())
+        )
+    } else {
+        med
+    }
+}
+
+/// The Markdown report.
+pub fn markdown(doc: &Value) -> String {
+    let mut s = String::new();
+    let meta = &doc["meta"];
+    let _ = writeln!(
+        s,
+        "# Benchmark: Rust server vs Node socket.io — {}\n",
+        meta["started"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(s, "Command: `{}`  ", meta["command"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        s,
+        "Configuration: {}; {} cycle(s), order per cycle {}; servers and Redis on core {}, generator on core {}.  ",
+        if meta["settings"]["smoke"] == true {
+            "**smoke** (tiny sizes, validity checks relaxed: numbers are not meaningful)"
+        } else {
+            "full"
+        },
+        meta["settings"]["cycles"],
+        meta["settings"]["order"],
+        meta["settings"]["server_core"].as_str().unwrap_or("0"),
+        meta["settings"]["gen_core"].as_str().unwrap_or("1"),
+    );
+    let _ = writeln!(
+        s,
+        "Machine: {} ({} cores), kernel {}; load average {} before, {} after; {:.0} s in all.  ",
+        meta["cpu"].as_str().unwrap_or("?"),
+        meta["cores"],
+        meta["kernel"].as_str().unwrap_or("?"),
+        meta["loadavg_before"],
+        meta["loadavg_after"],
+        meta["elapsed_secs"].as_f64().unwrap_or(0.0),
+    );
+    let mut ran: Vec<String> = doc["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            let mut k: Vec<String> = r["workloads"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            k.extend(
+                r["errors"]
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+            k
+        })
+        .collect();
+    ran.sort();
+    ran.dedup();
+    let _ = writeln!(
+        s,
+        "Workloads run: {}.  ",
+        if ran.is_empty() {
+            "none".to_owned()
+        } else {
+            ran.join(", ")
+        }
+    );
+    if let Some(v) = meta["versions"].as_object() {
+        let list: Vec<String> = v
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?")))
+            .collect();
+        let _ = writeln!(s, "Versions: {}.\n", list.join(", "));
+    }
+    if let Some(note) = meta["note"].as_str() {
+        let _ = writeln!(s, "\nNote: {note}\n");
+    }
+    if meta["command"]
+        .as_str()
+        .is_some_and(|c| c.contains("--only"))
+    {
+        let _ = writeln!(
+            s,
+            "\n**Partial run** (`--only`): only the workloads listed above ran; the other targets have no data here.\n"
+        );
+    }
+    let summary = &doc["summary"];
+    let _ = writeln!(s, "## Targets (issue 5)\n");
+    let _ = writeln!(
+        s,
+        "| target | Rust | Node | Rust/Node | status |\n|---|---|---|---|---|"
+    );
+    if let Some(ts) = summary["targets"].as_array() {
+        for t in ts {
+            let name = t["target"].as_str().unwrap_or("");
+            let (rust, node) = if t.get("rust_p50_ms").is_some() {
+                (
+                    format!(
+                        "p50 {} / p99 {} ms",
+                        fmt(t["rust_p50_ms"].as_f64()),
+                        fmt(t["rust_p99_ms"].as_f64())
+                    ),
+                    format!(
+                        "p50 {} / p99 {} ms",
+                        fmt(t["node_p50_ms"].as_f64()),
+                        fmt(t["node_p99_ms"].as_f64())
+                    ),
+                )
+            } else if t.get("rust_core_fraction_at_10k").is_some() {
+                (
+                    format!(
+                        "{} core, {} cmds/read",
+                        fmt(t["rust_core_fraction_at_10k"].as_f64()),
+                        fmt(t["rust_commands_per_read"].as_f64())
+                    ),
+                    format!(
+                        "{} core, {} cmds/read",
+                        fmt(t["node_core_fraction_at_10k"].as_f64()),
+                        fmt(t["node_commands_per_read"].as_f64())
+                    ),
+                )
+            } else {
+                (fmt(t["rust"].as_f64()), fmt(t["node"].as_f64()))
+            };
+            let note = t["note"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {name} | {rust} | {node} | {} | {}{note} |",
+                fmt(t["ratio"].as_f64()),
+                t["status"].as_str().unwrap_or("")
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n## Metrics: median [min–max] over runs; Rust/Node ratio of each A B / B A pair\n"
+    );
+    let _ = writeln!(
+        s,
+        "| metric | Node | Rust (1 worker) | Rust (2 workers, same core) | Rust/Node per pair | median ratio |\n|---|---|---|---|---|---|"
+    );
+    if let Some(ms) = summary["metrics"].as_object() {
+        for (name, m) in ms {
+            let pr: Vec<String> = m["pairs"]
+                .as_array()
+                .map(|p| p.iter().map(|x| fmt(x["ratio"].as_f64())).collect())
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "| {name}{} | {} | {} | {} | {} | {} |",
+                if m["lower_is_better"] == true {
+                    " (lower is better)"
+                } else {
+                    ""
+                },
+                cell(&m["by_kind"]["node"]),
+                cell(&m["by_kind"]["rust"]),
+                cell(&m["by_kind"]["rust-mt"]),
+                pr.join(", "),
+                cell(&m["ratio"]),
+            );
+        }
+    }
+    let has_same_rate = summary["cpu_per_delivery_same_rate"]
+        .as_object()
+        .is_some_and(|o| !o.is_empty());
+    let has_calibration = doc["calibration"].as_array().is_some_and(|c| !c.is_empty());
+    if has_same_rate {
+        let _ = writeln!(
+            s,
+            "\n## Server CPU per delivery at the same offered rate (highest rate both sustained)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| variant | pairs: rate msg/s → Node µs / Rust µs (ratio) | median ratio |\n|---|---|---|"
+        );
+        if let Some(sr) = summary["cpu_per_delivery_same_rate"].as_object() {
+            for (v, x) in sr {
+                let rows: Vec<String> = x["pairs"]
+                    .as_array()
+                    .map(|p| {
+                        p.iter()
+                            .map(|r| {
+                                format!(
+                                    "{} → {} / {} ({})",
+                                    fmt(r["rate"].as_f64()),
+                                    fmt(r["node_us"].as_f64()),
+                                    fmt(r["rust_us"].as_f64()),
+                                    fmt(r["ratio"].as_f64())
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(s, "| {v} | {} | {} |", rows.join("; "), cell(&x["ratio"]));
+            }
+        }
+    }
+    if has_calibration {
+        let _ = writeln!(
+            s,
+            "\n## Calibration (generator against the raw fan-out server)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| cycle | payload | highest valid deliveries/s | generator-bound | ceiling applied |\n|---|---|---|---|---|"
+        );
+        if let Some(cs) = doc["calibration"].as_array() {
+            for c in cs {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} B | {} | {} | {} |",
+                    c["cycle"],
+                    c["payload_bytes"],
+                    fmt(c["max_valid_delivered_per_s"].as_f64()),
+                    c["generator_bound"],
+                    fmt(c["ceiling"].as_f64()),
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "\n## Runs\n");
+    let _ = writeln!(
+        s,
+        "| # | cycle | kind | idle KB/conn | fan-out capacity (big) deliveries/s | throughput (big) | chat cross p50/p99 at 25% | storm conn/s | invalid steps | problems |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    if let Some(runs) = doc["runs"].as_array() {
+        for (i, r) in runs.iter().enumerate() {
+            let m = run_metrics(r);
+            let g = |k: &str| fmt(m.get(k).copied().flatten());
+            let (invalid, problems) = run_validity(r);
+            let _ = writeln!(
+                s,
+                "| {i} | {} | {} | {} | {} | {} | {} / {} | {} | {invalid} | {} |",
+                r["cycle"],
+                r["kind"].as_str().unwrap_or(""),
+                g("idle_kb_per_conn"),
+                g("fanout_big_capacity_dps"),
+                g("fanout_big_throughput_dps"),
+                g("chat_cross_p50_ms_at_25pct"),
+                g("chat_cross_p99_ms_at_25pct"),
+                g("storm_ws_conns_per_s"),
+                if problems.is_empty() {
+                    "–".to_owned()
+                } else {
+                    problems.join("; ")
+                },
+            );
+        }
+    }
+    let has_sweeps = doc["runs"].as_array().is_some_and(|rs| {
+        rs.iter().any(|r| {
+            r["workloads"]
+                .as_object()
+                .is_some_and(|w| w.keys().any(|k| k.starts_with("fanout-")))
+        })
+    });
+    if has_sweeps {
+        let _ = writeln!(s, "\n## Fan-out sweeps\n");
+        let _ = writeln!(
+            s,
+            "Each step: offered msg/s → delivered/s, p50/p99/p99.9 ms, server CPU µs per delivery, server share of the core, generator share of its core; `!` invalid, `x` over the latency limit or not sustained.\n"
+        );
+        if let Some(runs) = doc["runs"].as_array() {
+            for (i, r) in runs.iter().enumerate() {
+                if let Some(ws) = r["workloads"].as_object() {
+                    for (k, w) in ws {
+                        if !k.starts_with("fanout-") {
+                            continue;
+                        }
+                        let steps: Vec<String> = w["steps"]
+                            .as_array()
+                            .map(|st| {
+                                st.iter()
+                                .filter(|x| x["label"] != "warmup")
+                                .map(|x| {
+                                    let mark = if x["valid"] != true {
+                                        "!"
+                                    } else if x["pass"] != true {
+                                        "x"
+                                    } else {
+                                        ""
+                                    };
+                                    format!(
+                                        "{}{mark} → {} ({}/{}/{} ms, {} µs, {:.0}%, gen {:.0}%)",
+                                        fmt(x["rate"].as_f64()),
+                                        fmt(x["delivered_per_s"].as_f64()),
+                                        fmt(x["lat"]["p50_ms"].as_f64()),
+                                        fmt(x["lat"]["p99_ms"].as_f64()),
+                                        fmt(x["lat"]["p999_ms"].as_f64()),
+                                        fmt(x["server_cpu_us_per_delivery"].as_f64()),
+                                        x["server_core_fraction"].as_f64().unwrap_or(0.0) * 100.0,
+                                        x["generator_core_fraction"].as_f64().unwrap_or(0.0)
+                                            * 100.0,
+                                    )
+                                })
+                                .collect()
+                            })
+                            .unwrap_or_default();
+                        let err = w["error"]
+                            .as_str()
+                            .map(|e| format!(" error: {e}"))
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            s,
+                            "- run {i} {} {k}:{err} {}",
+                            r["kind"].as_str().unwrap_or(""),
+                            steps.join("; ")
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(s, "\nRaw numbers: the JSON file of the same name.");
+    s
+}
+
+/// Invalid fan-out steps and problems of a run.
+pub fn run_validity(r: &Value) -> (usize, Vec<String>) {
+    let mut invalid = 0;
+    let mut problems = Vec::new();
+    if let Some(e) = r["errors"].as_object() {
+        for (k, v) in e {
+            problems.push(format!(
+                "{k}: {}",
+                v.as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(120)
+                    .collect::<String>()
+            ));
+        }
+    }
+    if let Some(ws) = r["workloads"].as_object() {
+        for (k, w) in ws {
+            if let Some(steps) = w["steps"].as_array() {
+                invalid += steps
+                    .iter()
+                    .filter(|s| s["valid"] != true && s["label"] != "warmup")
+                    .count();
+            }
+            if let Some(ps) = w["problems"].as_array() {
+                for p in ps {
+                    problems.push(format!("{k}: {}", p.as_str().unwrap_or("")));
+                }
+            }
+            if w["ok"] == false {
+                problems.push(format!("{k}: {}", w["error"].as_str().unwrap_or("failed")));
+            }
+            if let Some(ex) = w["server_exits"].as_array()
+                && !ex.is_empty()
+            {
+                problems.push(format!("{k}: a server exited"));
+            }
+        }
+    }
+    (invalid, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn pairs_follow_abba() {
+        let runs: Vec<Value> = ["node", "rust", "rust", "node", "rust-mt"]
+            .iter()
+            .map(|k| json!({"cycle": 0, "kind": k}))
+            .collect();
+        assert_eq!(pairs(&runs), vec![(0, 1), (3, 2)]);
+    }
+}
