@@ -292,7 +292,8 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
                     self.shared.config.request_timeout,
                     |request_id| Op::AllRooms { request_id },
                 )
-                .await?;
+                .await
+                .complete()?;
             for answer in answers {
                 if let Reply::AllRooms { rooms: r, .. } = answer {
                     rooms.extend(r.into_iter().map(Room::Owned));
@@ -318,7 +319,8 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
                         opts: plain(wopts),
                     },
                 )
-                .await?;
+                .await
+                .complete()?;
             let ns = self.local.path().clone();
             for answer in answers {
                 if let Reply::Fetch {
@@ -355,6 +357,22 @@ impl From<ClusterError> for AdapterError {
 fn plain(mut opts: wire::BroadcastOptions) -> wire::BroadcastOptions {
     opts.flags = None;
     opts
+}
+
+/// Answers to a cluster request: every answer that arrived, and the error when not all did.
+struct Answers {
+    replies: Vec<Reply>,
+    error: Option<ClusterError>,
+}
+
+impl Answers {
+    /// All answers, or the error (for callers that cannot use a partial list).
+    fn complete(self) -> Result<Vec<Reply>, ClusterError> {
+        match self.error {
+            None => Ok(self.replies),
+            Some(err) => Err(err),
+        }
+    }
 }
 
 /// socketioxide's ack error for a timeout, built through its serde form (the type is generic here).
@@ -465,27 +483,49 @@ impl<E: SocketEmitter> RedisAdapter<E> {
         kind: RequestKind,
         timeout: Duration,
         op: impl FnOnce(String) -> Op,
-    ) -> Result<Vec<Reply>, ClusterError> {
+    ) -> Answers {
+        let failed = |err: ClusterError| Answers {
+            replies: Vec::new(),
+            error: Some(err),
+        };
         if !conn.is_connected() {
-            return Err(ClusterError::Unavailable(
+            return failed(ClusterError::Unavailable(
                 crate::connection::ConnectionError::Down,
             ));
         }
-        let expected = self.other_servers(conn).await?;
-        if expected == 0 {
-            return Ok(Vec::new());
-        }
+        let expected = match self.other_servers(conn).await {
+            Ok(0) => {
+                return Answers {
+                    replies: Vec::new(),
+                    error: None,
+                };
+            }
+            Ok(n) => n,
+            Err(err) => return failed(err),
+        };
         let request_id = Sid::new().to_string();
         let pending = self.requests.register(request_id.clone(), kind);
         let out = self.protocol.encode_op(op(request_id));
-        conn.publish(out.sharded, &out.channel, out.payload).await?;
-        pending.collect(expected, timeout).await.map_err(|t| {
-            self.shared.metrics.request_timeouts.inc();
-            ClusterError::Timeout {
-                received: t.partial.len(),
-                expected: t.expected,
+        if let Err(err) = conn.publish(out.sharded, &out.channel, out.payload).await {
+            return failed(err.into());
+        }
+        match pending.collect(expected, timeout).await {
+            Ok(replies) => Answers {
+                replies,
+                error: None,
+            },
+            Err(t) => {
+                self.shared.metrics.request_timeouts.inc();
+                let error = ClusterError::Timeout {
+                    received: t.partial.len(),
+                    expected: t.expected,
+                };
+                Answers {
+                    replies: t.partial,
+                    error: Some(error),
+                }
             }
-        })
+        }
     }
 
     async fn subscribe_room(&self, room: &str) {
@@ -813,7 +853,7 @@ impl<E: SocketEmitter> ClusterOps for RedisAdapter<E> {
                     error: None,
                 };
             };
-            let result = self
+            let answers = self
                 .request(
                     &conn,
                     RequestKind::Fetch,
@@ -824,21 +864,16 @@ impl<E: SocketEmitter> ClusterOps for RedisAdapter<E> {
                     },
                 )
                 .await;
-            // On timeout the partial answers are not kept by `request`; report the error.
-            let error = match result {
-                Ok(answers) => {
-                    for answer in answers {
-                        if let Reply::Fetch {
-                            sockets: remote, ..
-                        } = answer
-                        {
-                            sockets.extend(remote);
-                        }
-                    }
-                    None
+            // On a timeout the answers that did arrive are kept, beside the error.
+            for answer in answers.replies {
+                if let Reply::Fetch {
+                    sockets: remote, ..
+                } = answer
+                {
+                    sockets.extend(remote);
                 }
-                Err(err) => Some(err),
-            };
+            }
+            let error = answers.error;
             Fetched { sockets, error }
         })
     }
@@ -872,7 +907,8 @@ impl<E: SocketEmitter> ClusterOps for RedisAdapter<E> {
                         data,
                     }
                 })
-                .await?;
+                .await
+                .complete()?;
             Ok(answers
                 .into_iter()
                 .filter_map(|a| match a {

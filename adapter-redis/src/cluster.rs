@@ -75,9 +75,9 @@ pub struct SocketInfo {
 /// Sockets fetched across the cluster; on timeout, the sockets that did arrive and the error.
 #[derive(Debug)]
 pub struct Fetched {
-    /// Every socket that answered: local ones first.
+    /// Every socket that answered: local ones first, then those of the servers that answered in time.
     pub sockets: Vec<RemoteSocketData>,
-    /// Set when some server did not answer (the list is then partial) or Redis is away.
+    /// Set when some server did not answer in time (the list is then partial) or Redis is away.
     pub error: Option<ClusterError>,
 }
 
@@ -171,11 +171,6 @@ impl RedisCluster {
                 .shared
                 .subscribed
                 .load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Whether this server is a cluster member (has a Redis URL).
-    pub fn is_clustered(&self) -> bool {
-        self.shared.connection.is_some()
     }
 
     /// The cluster operations of namespace `nsp`, once its adapter is initialised.

@@ -209,33 +209,6 @@ impl Connection {
         }
     }
 
-    /// Drops every subscription whose channel or pattern starts with `prefix` (namespace closed).
-    pub async fn unsubscribe_prefix(&self, prefix: &str) {
-        let (channels, patterns, shard) = self.lock_wanted(|w| {
-            let take = |set: &mut BTreeSet<String>| {
-                let gone: Vec<String> = set
-                    .iter()
-                    .filter(|c| c.starts_with(prefix))
-                    .cloned()
-                    .collect();
-                gone.iter().for_each(|c| {
-                    set.remove(c);
-                });
-                gone
-            };
-            (
-                take(&mut w.channels),
-                take(&mut w.patterns),
-                take(&mut w.shard_channels),
-            )
-        });
-        let _ = self.subscriber.unsubscribe(channels).await;
-        let _ = self.subscriber.punsubscribe(patterns).await;
-        for channel in shard {
-            let _ = self.subscriber.sunsubscribe(channel).await;
-        }
-    }
-
     /// PUBLISH (or SPUBLISH when `sharded`); fails fast while Redis is away.
     pub async fn publish(
         &self,

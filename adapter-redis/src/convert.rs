@@ -212,7 +212,7 @@ pub fn single(sid: Sid) -> BroadcastOptions {
     BroadcastOptions::new(sid)
 }
 
-/// Rejects names that are not strings (used for ids arriving from peers).
+/// A socketioxide socket id from a peer's string, when it is one (Node ids are not).
 pub fn parse_sid(id: &str) -> Option<Sid> {
     id.parse().ok()
 }
