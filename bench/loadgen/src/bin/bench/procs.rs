@@ -311,6 +311,8 @@ pub struct Server {
     pub port: u16,
     /// Name in results (`node-1`, `rust-2`, ...).
     pub id: String,
+    /// The Rust server's admin port (metrics).
+    pub admin_port: Option<u16>,
 }
 
 impl Server {
@@ -357,7 +359,12 @@ impl Server {
                 if v.get("ready").and_then(Value::as_bool) != Some(true) {
                     return Err(format!("{id}: unexpected first line {v}"));
                 }
-                Ok(Self { proc, port, id })
+                Ok(Self {
+                    proc,
+                    port,
+                    id,
+                    admin_port: None,
+                })
             }
             Kind::Rust | Kind::RustMt => {
                 let admin = free_port()?;
@@ -408,7 +415,12 @@ impl Server {
                             .any(|l| l.starts_with("sio_adapter_connected") && l.ends_with(" 1"))
                         && matches!(http_get(admin, "/ready").await, Ok((200, _)))
                     {
-                        return Ok(Self { proc, port, id });
+                        return Ok(Self {
+                            proc,
+                            port,
+                            id,
+                            admin_port: Some(admin),
+                        });
                     }
                     if !proc.running() || tokio::time::Instant::now() > deadline {
                         return Err(format!(
@@ -425,6 +437,40 @@ impl Server {
     /// Its socket.io address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The Rust server's counters that explain lost deliveries (publish errors, slow consumers,
+    /// disconnections), from its Prometheus endpoint; nothing for Node.
+    pub async fn counters(&self) -> Value {
+        let Some(admin) = self.admin_port else {
+            return Value::Null;
+        };
+        let Ok((200, body)) = http_get(admin, "/metrics").await else {
+            return Value::Null;
+        };
+        let mut out = serde_json::Map::new();
+        for line in body.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let interesting = [
+                "sio_adapter_publish_errors",
+                "sio_adapter_published",
+                "sio_adapter_received",
+                "sio_adapter_reconnects",
+                "sio_adapter_malformed",
+                "sio_slow_consumer_disconnects",
+                "sio_disconnections",
+                "sio_packets_sent",
+            ];
+            if interesting.iter().any(|p| line.starts_with(p))
+                && let Some((k, v)) = line.rsplit_once(' ')
+                && let Ok(v) = v.parse::<f64>()
+            {
+                out.insert(k.to_owned(), serde_json::json!(v));
+            }
+        }
+        Value::Object(out)
     }
 }
 

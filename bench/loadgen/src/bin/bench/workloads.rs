@@ -613,8 +613,13 @@ pub async fn fanout(
     }
     .await;
     let threads = cluster.threads();
+    let mut counters = serde_json::Map::new();
+    for s in &cluster.servers {
+        counters.insert(s.id.clone(), s.counters().await);
+    }
     let died = cluster.stop().await;
     let mut res = r?;
+    res["server_counters"] = Value::Object(counters);
     res["variant"] = json!(v.name);
     res["threads"] = threads;
     res["server_exits"] = json!(died);
