@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,7 @@ pub async fn engine_io(State(app): State<Arc<AppState>>, req: Request, next: Nex
             "Server is shutting down",
         );
     }
-    let mut res = next.run(req).await;
+    let mut res = next.run(detached(req)).await;
     if handshake && !app.config.transports.websocket {
         res = without_upgrades(res).await;
     }
@@ -58,6 +58,30 @@ pub async fn engine_io(State(app): State<Arc<AppState>>, req: Request, next: Nex
         res.headers_mut().append(header::SET_COOKIE, cookie);
     }
     res
+}
+
+/// The request with its URI and header values copied out of hyper's read buffer.
+///
+/// hyper parses the request head into slices of the connection's read buffer (16 KiB under
+/// `axum::serve`); Engine.IO keeps the request parts for the life of the socket, which would keep
+/// that whole buffer alive for every connection.
+fn detached(req: Request) -> Request {
+    let (mut parts, body) = req.into_parts();
+    if let Ok(uri) = axum::http::Uri::try_from(parts.uri.to_string()) {
+        // axum's router keeps its own clone of the URI in the extensions.
+        if parts.extensions.get::<OriginalUri>().is_some() {
+            parts.extensions.insert(OriginalUri(uri.clone()));
+        }
+        parts.uri = uri;
+    }
+    for value in parts.headers.values_mut() {
+        if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            let sensitive = value.is_sensitive();
+            *value = copy;
+            value.set_sensitive(sensitive);
+        }
+    }
+    Request::from_parts(parts, body)
 }
 
 /// Engine.IO advertises the WebSocket upgrade even when only polling is allowed; remove it from
@@ -92,4 +116,42 @@ fn stickiness_cookie(app: &AppState) -> Option<HeaderValue> {
         app.node_id
     ))
     .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Uri;
+    use bytes::Bytes;
+
+    /// Whether `part` points into `buf`'s allocation.
+    fn inside(buf: &Bytes, part: &[u8]) -> bool {
+        let range = buf.as_ptr_range();
+        range.contains(&part.as_ptr())
+    }
+
+    #[test]
+    fn detached_request_shares_nothing_with_the_read_buffer() {
+        // hyper builds the head from slices of one buffer, as here.
+        let buf = Bytes::copy_from_slice(b"/socket.io/?EIO=4&transport=websocket|token-value");
+        let uri = Uri::from_maybe_shared(buf.slice(0..37)).unwrap();
+        let value = HeaderValue::from_maybe_shared(buf.slice(38..)).unwrap();
+        let mut req = Request::builder()
+            .uri(uri.clone())
+            .header("x-token", value)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(OriginalUri(uri));
+
+        let req = detached(req);
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(req.headers()["x-token"], "token-value");
+        assert!(!inside(&buf, req.uri().path().as_bytes()));
+        assert!(!inside(&buf, req.uri().query().unwrap().as_bytes()));
+        assert!(!inside(&buf, req.headers()["x-token"].as_bytes()));
+        let original = req.extensions().get::<OriginalUri>().unwrap();
+        assert_eq!(original.0, "/socket.io/?EIO=4&transport=websocket");
+        assert!(!inside(&buf, original.0.path().as_bytes()));
+    }
 }
