@@ -74,13 +74,14 @@ impl Connection {
                 c.internal_command_timeout = COMMAND_TIMEOUT;
                 c.max_command_attempts = 1;
             })
-            .with_performance_config(|p| {
-                p.default_command_timeout = COMMAND_TIMEOUT;
-                p.broadcast_channel_capacity = MESSAGE_BUFFER;
-            })
+            .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
             .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS));
+        // fred preallocates every slot of each of a client's notification channels: only the
+        // subscriber's message channel needs room for bursts (~40 MB resident with both large).
+        let publisher = builder.build()?;
+        builder.with_performance_config(|p| p.broadcast_channel_capacity = MESSAGE_BUFFER);
         Ok(Self {
-            publisher: builder.build()?,
+            publisher,
             subscriber: builder.build_subscriber_client()?,
             wanted: Arc::default(),
             metrics,
