@@ -87,6 +87,24 @@ fn render(path: &Path) -> Res<()> {
     Ok(())
 }
 
+/// Writes the results JSON (raw runs and their summary) and its Markdown beside it; returns both.
+fn write_results(
+    json_path: &Path,
+    meta: &Value,
+    calibration: &[Value],
+    runs: &[Value],
+    smoke: bool,
+) -> Res<(Value, String)> {
+    let summary = report::summarize(runs, smoke);
+    let doc = json!({"meta": meta, "calibration": calibration, "runs": runs, "summary": summary});
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(json_path, text).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let md = report::markdown(&doc);
+    let md_path = json_path.with_extension("md");
+    std::fs::write(&md_path, &md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    Ok((doc, md))
+}
+
 fn settings(cli: &Cli) -> Settings {
     let smoke = cli.smoke;
     let receivers = cli.receivers.unwrap_or(if smoke { 200 } else { 10_000 });
@@ -468,6 +486,9 @@ async fn run(cli: Cli) -> Res<bool> {
         seq: 0,
     };
     let clock = Instant::now();
+    let stem = out_path(&out_dir, &date);
+    let json_path = stem.with_extension("json");
+    let md_path = stem.with_extension("md");
     let mut runs = Vec::new();
     let mut calibration = Vec::new();
     for cycle in 0..st.cycles {
@@ -501,20 +522,16 @@ async fn run(cli: Cli) -> Res<bool> {
                 "loadavg_after": loadgen::procfs::loadavg(),
                 "workloads": workloads, "errors": errors,
             }));
+            // Written after every run: a run cut short (time limit, signal) keeps what it measured.
+            meta["complete"] = json!(false);
+            write_results(&json_path, &meta, &calibration, &runs, st.smoke)?;
         }
     }
     meta["loadavg_after"] = json!(loadgen::procfs::loadavg());
     meta["elapsed_secs"] = json!(clock.elapsed().as_secs_f64());
     meta["logs"] = json!(logs.display().to_string());
-    let summary = report::summarize(&runs, st.smoke);
-    let doc = json!({"meta": meta, "calibration": calibration, "runs": runs, "summary": summary});
-    let stem = out_path(&out_dir, &date);
-    let json_path = stem.with_extension("json");
-    let md_path = stem.with_extension("md");
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    std::fs::write(&json_path, text).map_err(|e| format!("{}: {e}", json_path.display()))?;
-    let md = report::markdown(&doc);
-    std::fs::write(&md_path, &md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    meta["complete"] = json!(true);
+    let (doc, md) = write_results(&json_path, &meta, &calibration, &runs, st.smoke)?;
     eprintln!(
         "bench: wrote {} and {}",
         json_path.display(),

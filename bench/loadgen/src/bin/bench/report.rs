@@ -524,6 +524,12 @@ pub fn markdown(doc: &Value) -> String {
             "\n**Partial run** (`--only`): only the workloads listed above ran; the other targets have no data here.\n"
         );
     }
+    if meta["complete"] == false {
+        let _ = writeln!(
+            s,
+            "\n**Incomplete run**: cut short (time limit or signal); only the runs listed below finished.\n"
+        );
+    }
     let summary = &doc["summary"];
     let _ = writeln!(s, "## Targets (issue 5)\n");
     let _ = writeln!(
