@@ -527,7 +527,7 @@ pub fn markdown(doc: &Value) -> String {
     if meta["complete"] == false {
         let _ = writeln!(
             s,
-            "\n**Incomplete run**: cut short (time limit or signal); only the runs listed below finished.\n"
+            "\n**Incomplete run**: written while the run was still going, or the run was cut short (time limit, signal); only the runs listed below finished.\n"
         );
     }
     let summary = &doc["summary"];
