@@ -1,0 +1,3 @@
+//! Engine.IO: packets and payloads.
+
+pub mod packet;

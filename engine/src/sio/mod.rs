@@ -1,0 +1,3 @@
+//! socket.io: packets and parsers.
+
+pub mod packet;

@@ -1,0 +1,1 @@
+//! The value model of packet data ([`rmpv::Value`]) and its JSON dialect.
