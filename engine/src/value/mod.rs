@@ -1,1 +1,2 @@
-//! The value model of packet data ([`rmpv::Value`]) and its JSON dialect.
+//! STUB
+pub mod json;

@@ -1,1 +1,2 @@
 //! WebSocket framing.
+pub mod frame;

@@ -1,0 +1,207 @@
+//! The WebSocket transport: the opening handshake, the connection's I/O, and the upgrade probe of a polling
+//! session.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, header};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::packet::{self, Packet};
+use super::session::{Session, Transport};
+use crate::ws::frame::{self, FrameReader, Opcode, WsError, WsMessage};
+
+/// Bytes read from sockets go through one scratch buffer per thread; a connection keeps only the bytes of an
+/// incomplete frame.
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_SIZE]);
+}
+
+/// An upgraded connection and its frame reader.
+pub struct WsIo {
+    pub(crate) io: TokioIo<Upgraded>,
+    pub(crate) reader: FrameReader,
+}
+
+impl std::fmt::Debug for WsIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WsIo")
+    }
+}
+
+/// What one read produced.
+pub(crate) enum ReadOutcome {
+    /// Nothing available now.
+    Pending,
+    /// The peer closed the connection (EOF or a close frame).
+    Closed,
+    /// The connection failed, or the peer broke the protocol (close code to send, if any).
+    Failed(Option<u16>),
+    /// Some messages were read.
+    Read,
+}
+
+impl WsIo {
+    pub(crate) fn new(io: Upgraded, max_message: usize) -> Self {
+        Self {
+            io: TokioIo::new(io),
+            reader: FrameReader::new(max_message),
+        }
+    }
+
+    /// Reads what the socket has now into the per-thread scratch buffer and decodes it into `out`.
+    pub(crate) fn poll_read_messages(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<WsMessage>,
+    ) -> ReadOutcome {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut buf = ReadBuf::new(&mut scratch[..]);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Pending => ReadOutcome::Pending,
+                Poll::Ready(Err(_)) => ReadOutcome::Failed(None),
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => ReadOutcome::Closed,
+                Poll::Ready(Ok(())) => match self.reader.feed(buf.filled(), out) {
+                    Ok(()) => ReadOutcome::Read,
+                    Err(err) => ReadOutcome::Failed(Some(ws_close_code(&err))),
+                },
+            }
+        })
+    }
+
+    /// Writes `data` completely (used for the few frames written outside the session's queue).
+    pub(crate) async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut written = 0;
+        while written < data.len() {
+            let n = poll_fn(|cx| Pin::new(&mut self.io).poll_write(cx, &data[written..])).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+        }
+        poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx)).await
+    }
+
+    /// Writes a text frame.
+    pub(crate) async fn write_text(&mut self, text: &[u8]) -> io::Result<()> {
+        let mut header = [0u8; 10];
+        let n = frame::header(Opcode::Text, text.len(), &mut header);
+        let mut data = Vec::with_capacity(n + text.len());
+        data.extend_from_slice(&header[..n]);
+        data.extend_from_slice(text);
+        self.write_all(&data).await
+    }
+}
+
+fn ws_close_code(err: &WsError) -> u16 {
+    err.close_code()
+}
+
+/// Whether the request asks for a WebSocket upgrade.
+pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
+}
+
+/// The `101 Switching Protocols` answer, or `None` when the request is not a valid version 13 upgrade.
+pub(crate) fn accept<B: From<Bytes>>(headers: &HeaderMap) -> Option<Response<B>> {
+    if headers.get(header::SEC_WEBSOCKET_VERSION)?.as_bytes() != b"13" {
+        return None;
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    let accept = frame::accept_key(key.as_bytes());
+    let mut res = Response::new(B::from(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(
+        header::UPGRADE,
+        header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        header::HeaderValue::from_str(&accept).ok()?,
+    );
+    Some(res)
+}
+
+/// Runs the upgrade of a polling session to `ws`: answers `2probe` with `3probe`, makes the pending poll
+/// return (`6`), and on `5` hands the connection to the session's task. Anything else, or no `5` within
+/// `upgradeTimeout`, closes this WebSocket and leaves the session on polling.
+pub(crate) async fn probe(session: Arc<Session>, mut ws: WsIo) {
+    let timeout = session.engine.config.upgrade_timeout;
+    let outcome = tokio::time::timeout(timeout, probe_exchange(&session, &mut ws)).await;
+    let upgraded = matches!(outcome, Ok(true));
+    let mut state = session.lock();
+    state.upgrading = false;
+    if upgraded && state.closing.is_none() {
+        state.transport = Transport::WebSocket;
+        session
+            .engine
+            .stats
+            .polling_sessions
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        state.handoff = Some(ws);
+        state.wake_all();
+    }
+}
+
+/// The probe exchange; true when the client sent `5`.
+async fn probe_exchange(session: &Arc<Session>, ws: &mut WsIo) -> bool {
+    let mut messages = Vec::new();
+    loop {
+        let outcome = poll_fn(|cx| match ws.poll_read_messages(cx, &mut messages) {
+            ReadOutcome::Pending => Poll::Pending,
+            other => Poll::Ready(other),
+        })
+        .await;
+        if !matches!(outcome, ReadOutcome::Read) {
+            return false;
+        }
+        for message in messages.drain(..) {
+            let packet = match message {
+                WsMessage::Text(text) => packet::decode_text(text),
+                WsMessage::Binary(data) => packet::decode_binary(session.protocol, data),
+                WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+                WsMessage::Close(_) => return false,
+            };
+            match packet {
+                Ok(Packet::Ping(data)) if data.as_ref() == b"probe" => {
+                    if ws.write_text(b"3probe").await.is_err() {
+                        return false;
+                    }
+                    let mut state = session.lock();
+                    state.upgrading = true;
+                    // Make a pending poll return so the client can finish the upgrade (Node sends noops).
+                    if state.polling && state.outbox.is_empty() {
+                        state.queued_packets += 1;
+                        state.queued_bytes += 1;
+                        state
+                            .outbox
+                            .push_back(packet::Frame::Text(Bytes::from_static(b"6")));
+                        state.wake_writer();
+                    }
+                }
+                Ok(Packet::Upgrade) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
