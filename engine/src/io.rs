@@ -88,6 +88,11 @@ impl Io {
         self.engine.namespaces.0.values().cloned().collect()
     }
 
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
     /// The engine's counters.
     pub fn stats(&self) -> &EngineStats {
         &self.engine.stats

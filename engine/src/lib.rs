@@ -26,6 +26,9 @@ pub mod sio;
 pub mod value;
 pub mod ws;
 
+#[cfg(test)]
+mod testing;
+
 pub use adapter::{
     Adapter, AdapterError, AdapterFactory, BroadcastOptions, LocalNamespace, SocketDescription,
 };

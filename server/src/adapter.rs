@@ -8,9 +8,6 @@ use adapter_redis::{ClusterConfig, RedisCluster};
 use crate::config::{Config, RedisMode, SubscriptionMode};
 use crate::metrics::Metrics;
 
-/// The adapter type of every socket and handler of the server.
-pub type ServerAdapter = adapter_redis::RedisAdapter<socketioxide::adapter::Emitter>;
-
 /// Builds the adapter state from the configuration; registers its metrics.
 pub fn cluster(
     config: &Config,
@@ -29,8 +26,6 @@ pub fn cluster(
         prefix: config.redis_prefix.clone(),
         mode,
         request_timeout: config.request_timeout,
-        slow_consumers: metrics.slow_consumer_disconnects.clone(),
-        packets_sent: metrics.packets_sent.clone(),
     };
     let cluster = match &config.redis_url {
         Some(url) => RedisCluster::connect(url, cluster_config)?,

@@ -13,14 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::time::Duration;
 
-use adapter_redis::ClusterError;
-use futures_util::StreamExt;
+use engine::{AdapterError, Io};
 use serde::Deserialize;
 use serde_json::json;
-use socketioxide::SocketIo;
 
-use crate::adapter::ServerAdapter;
-use crate::contract::validate::MAX_ROOM_CHARS;
+use crate::contract::to_value;
+use crate::contract::validate::room_name;
 use crate::state::AppState;
 
 /// Event names the socket.io protocol reserves.
@@ -29,12 +27,12 @@ pub const RESERVED_EVENTS: [&str; 4] = ["connect", "connect_error", "disconnect"
 #[derive(Clone)]
 struct ApiState {
     app: Arc<AppState>,
-    io: SocketIo<ServerAdapter>,
+    io: Io,
     key: Arc<str>,
 }
 
 /// The API router, or an empty one when `--api-key` is not set (every route then 404s).
-pub fn router(app: Arc<AppState>, io: SocketIo<ServerAdapter>) -> Router {
+pub fn router(app: Arc<AppState>, io: Io) -> Router {
     let Some(key) = app.config.api_key.clone() else {
         return Router::new();
     };
@@ -128,28 +126,34 @@ async fn emit(
     let req: EmitRequest = parse(&body)?;
     validate_event(&req.event)?;
     validate_rooms(req.rooms.iter().chain(&req.except))?;
-    let ops = api.io.broadcast().to(req.rooms).except(req.except);
+    let Some(ns) = api.io.of("/") else {
+        return Err(internal("namespace `/` is not registered"));
+    };
+    let ops = ns.broadcast().to_rooms(req.rooms).except_rooms(req.except);
     api.app.metrics.api_emits.inc();
+    let args = vec![to_value(&req.data)];
     if !req.ack {
-        ops.emit(&req.event, &req.data).await.map_err(internal)?;
+        ops.emit(&req.event, args).await.map_err(unavailable)?;
         return Ok(axum::Json(json!({"ok": true})).into_response());
     }
     let timeout = req
         .timeout
         .map_or(api.app.config.request_timeout, Duration::from_millis);
-    let stream = ops
+    let answers = ops
         .timeout(timeout)
-        .emit_with_ack::<_, serde_json::Value>(&req.event, &req.data)
+        .emit_with_ack(&req.event, args)
         .await
-        .map_err(internal)?;
-    let answers: Vec<_> = stream.collect().await;
-    let missing = answers.iter().filter(|(_, r)| r.is_err()).count();
-    let acks: Vec<serde_json::Value> = answers.into_iter().filter_map(|(_, r)| r.ok()).collect();
-    if missing == 0 {
+        .map_err(unavailable)?;
+    let acks: Vec<serde_json::Value> = answers
+        .responses
+        .into_iter()
+        .map(|a| rmpv::ext::from_value(a).unwrap_or(serde_json::Value::Null))
+        .collect();
+    if answers.complete {
         Ok(axum::Json(json!({"ok": true, "acks": acks})).into_response())
     } else {
         let message = format!(
-            "{missing} acknowledgement(s) missing after {} ms",
+            "acknowledgement(s) missing after {} ms",
             timeout.as_millis()
         );
         let body = json!({"ok": false, "error": "timeout", "message": message, "acks": acks});
@@ -165,39 +169,44 @@ async fn server_emit(
     authorize(&headers, &api.key)?;
     let req: ServerEmitRequest = parse(&body)?;
     validate_event(&req.event)?;
-    let Some(ops) = api.app.cluster.namespace("/") else {
-        return Err(ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
-            message: "not ready".into(),
-        });
+    let Some(adapter) = api.io.of("/").and_then(|ns| ns.adapter().cloned()) else {
+        return Err(internal("namespace `/` is not registered"));
     };
     let data = vec![
         rmpv::Value::from(req.event.as_str()),
-        rmpv::ext::to_value(&req.data).unwrap_or(rmpv::Value::Nil),
+        to_value(&req.data),
     ];
     let timeout = req
         .timeout
         .map_or(api.app.config.request_timeout, Duration::from_millis);
-    match ops.server_side_emit(data, req.ack.then_some(timeout)).await {
-        Ok(acks) if req.ack => {
-            let acks: Vec<serde_json::Value> = acks
-                .into_iter()
-                .map(|a| rmpv::ext::from_value(a).unwrap_or(serde_json::Value::Null))
-                .collect();
-            Ok(axum::Json(json!({"ok": true, "acks": acks})).into_response())
-        }
-        Ok(_) => Ok(axum::Json(json!({"ok": true})).into_response()),
-        Err(err @ ClusterError::Timeout { .. }) => Err(ApiError {
+    if !req.ack {
+        adapter.server_side_emit(data).await.map_err(unavailable)?;
+        return Ok(axum::Json(json!({"ok": true})).into_response());
+    }
+    let acks = adapter
+        .server_side_emit_with_ack(data, timeout)
+        .await
+        .map_err(unavailable)?;
+    let acks: Vec<serde_json::Value> = acks
+        .into_iter()
+        .map(|a| rmpv::ext::from_value(a).unwrap_or(serde_json::Value::Null))
+        .collect();
+    Ok(axum::Json(json!({"ok": true, "acks": acks})).into_response())
+}
+
+/// A cluster error: 504 when servers did not answer in time, 503 when the cluster is away.
+fn unavailable(err: AdapterError) -> ApiError {
+    match err {
+        AdapterError::Timeout => ApiError {
             status: StatusCode::GATEWAY_TIMEOUT,
             code: "timeout",
             message: err.to_string(),
-        }),
-        Err(err) => Err(ApiError {
+        },
+        _ => ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             message: err.to_string(),
-        }),
+        },
     }
 }
 
@@ -247,13 +256,8 @@ fn validate_event(event: &str) -> Result<(), ApiError> {
 }
 
 fn validate_rooms<'a>(mut rooms: impl Iterator<Item = &'a String>) -> Result<(), ApiError> {
-    let bad = |r: &&String| {
-        r.is_empty() || r.chars().count() > MAX_ROOM_CHARS || r.chars().any(char::is_control)
-    };
-    match rooms.find(bad) {
-        Some(_) => Err(ApiError::bad_request(
-            "rooms must be 1..128 characters without control characters",
-        )),
+    match rooms.find_map(|r| room_name(r).err()) {
+        Some(rule) => Err(ApiError::bad_request(format!("every room {rule}"))),
         None => Ok(()),
     }
 }

@@ -5,15 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use socketioxide::{ParserConfig, SocketIo, TransportType};
+use engine::{EngineConfig, Io};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::adapter::ServerAdapter;
 use crate::api::{self, ApiError};
 use crate::config::{Config, CorsOrigin, ParserKind};
+use crate::contract::Contract;
 use crate::listener::{GuardedListener, PeerAddr};
 use crate::state::AppState;
 use crate::{admin, contract, guard, shutdown};
@@ -34,40 +34,48 @@ pub enum StartError {
     },
 }
 
-/// The socket.io server handle and the main-port router.
-pub fn build(app: Arc<AppState>) -> (Router, SocketIo<ServerAdapter>) {
-    let c = &app.config;
-    let builder = SocketIo::builder()
-        .with_adapter::<ServerAdapter>(app.cluster.clone())
-        .req_path(c.path.clone())
-        .ping_interval(c.ping_interval)
-        .ping_timeout(c.ping_timeout)
-        .connect_timeout(c.connect_timeout)
-        .max_payload(c.max_payload)
-        // Idle connections dominate memory: a 1 KiB WebSocket read buffer instead of 4 KiB (larger
-        // frames are read in several steps).
-        .ws_read_buffer_size(1024)
-        .ws_max_message_size(usize::try_from(c.max_payload).unwrap_or(usize::MAX))
-        .max_buffer_size(c.max_buffer as usize)
-        .with_state(app.clone());
-    let builder = match (c.transports.polling, c.transports.websocket) {
-        (true, false) => builder.transports([TransportType::Polling]),
-        (false, true) => builder.transports([TransportType::Websocket]),
-        _ => builder.transports([TransportType::Polling, TransportType::Websocket]),
-    };
-    let builder = match c.parser {
-        ParserKind::Default => builder.with_parser(ParserConfig::common()),
-        ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
-    };
-    let (layer, io) = builder.build_layer();
-    contract::register(&io, &app);
+/// The engine's settings from the configuration.
+pub fn engine_config(c: &Config) -> EngineConfig {
+    EngineConfig {
+        path: c.path.clone(),
+        ping_interval: c.ping_interval,
+        ping_timeout: c.ping_timeout,
+        connect_timeout: c.connect_timeout,
+        max_payload: c.max_payload,
+        transports: engine::Transports {
+            polling: c.transports.polling,
+            websocket: c.transports.websocket,
+        },
+        allow_eio3: c.allow_eio3,
+        parser: match c.parser {
+            ParserKind::Default => engine::sio::parser::Parser::Default,
+            ParserKind::Msgpack => engine::sio::parser::Parser::Msgpack,
+        },
+        max_buffer_packets: c.max_buffer as usize,
+        max_buffer_bytes: usize::try_from(c.max_buffer_bytes).unwrap_or(usize::MAX),
+        ..EngineConfig::default()
+    }
+}
 
-    // The socket.io layer wraps the whole inner router exactly once: each `layer` call creates
-    // its own Engine.IO session table, so it must not be applied per route.
+/// The socket.io server and the main-port router.
+pub fn build(app: Arc<AppState>) -> (Router, Io) {
+    let c = &app.config;
+    let io = Io::builder(engine_config(c))
+        .adapter(Arc::new(app.cluster.clone()))
+        .namespace("/", Contract::new(app.clone()))
+        .build();
+    contract::register_server_side_emit(&app);
+    app.metrics.register_engine(io.clone());
+
+    // The engine wraps the whole inner router once: requests under `--path` are Engine.IO's, the
+    // others go to the API (and its 404 fallback).
     let inner = api::router(app.clone(), io.clone()).fallback(|| async { ApiError::not_found() });
-    let router = Router::new().fallback_service(layer.layer(inner)).layer(
-        axum::middleware::from_fn_with_state(app.clone(), guard::engine_io),
-    );
+    let router = Router::new()
+        .fallback_service(io.layer().layer(inner))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::engine_io,
+        ));
     let router = match &c.cors_origin {
         None => router,
         Some(CorsOrigin::Any) => router.layer(CorsLayer::permissive()),

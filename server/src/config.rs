@@ -122,10 +122,16 @@ pub struct Config {
     /// How long cluster requests (members, fetch sockets) wait for every node.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "5000", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// Outgoing packets buffered per socket; a socket whose buffer is full is disconnected.
+    /// Outgoing packets queued per connection; a connection whose queue would go over it is closed
+    /// as a slow consumer.
     #[arg(long, env = "MAX_BUFFER", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_buffer: u32,
+    /// Outgoing bytes queued per connection; a connection whose queue would go over it is closed
+    /// as a slow consumer. Must hold at least one `--max-payload` message.
+    #[arg(long, env = "MAX_BUFFER_BYTES", default_value_t = 4_194_304,
+          value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
+    pub max_buffer_bytes: u64,
 }
 
 impl Config {

@@ -1,4 +1,4 @@
-//! A socket.io chat and broadcast backend on axum and socketioxide.
+//! A socket.io chat and broadcast backend on axum and the project's own engine (`engine/`).
 //!
 //! `main.rs` parses the [`config`], then [`app::run`] serves the socket.io endpoint and the
 //! HTTP API on the main port and the health, readiness and metrics endpoints on the admin port

@@ -1,11 +1,18 @@
 //! Prometheus metrics of one node, served on the admin port.
 //!
 //! Labels are bounded: event names come from the contract (anything else is `unknown`) and
-//! disconnect reasons from socketioxide's fixed list; there is never a per-socket label.
+//! disconnect reasons from the engine's fixed list (Node's names); there is never a per-socket
+//! label. The engine's own counters (packets and bytes in and out, open connections) are read at
+//! each scrape.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::{Arc, OnceLock};
+
+use engine::Io;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -41,8 +48,6 @@ pub struct Metrics {
     pub disconnections: Family<ReasonLabel, Counter>,
     /// Client events received, by event name.
     pub events_received: Family<EventLabel, Counter>,
-    /// Packets (events and acks) handed to client transports.
-    pub packets_sent: Counter,
     /// Accepted `POST /api/v1/emit` calls.
     pub api_emits: Counter,
     /// Client events refused by the rate limiter.
@@ -51,6 +56,53 @@ pub struct Metrics {
     pub slow_consumer_disconnects: Counter,
     /// Handshakes refused (authentication, bad auth payload, draining).
     pub handshakes_refused: Counter,
+    engine: Arc<OnceLock<EngineHandle>>,
+}
+
+/// The engine whose counters are exported.
+struct EngineHandle(Io);
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineHandle")
+    }
+}
+
+/// Reads the engine's counters at each scrape.
+#[derive(Debug)]
+struct EngineCollector(Arc<OnceLock<EngineHandle>>);
+
+impl Collector for EngineCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(EngineHandle(io)) = self.0.get() else {
+            return Ok(());
+        };
+        let s = io.stats();
+        let counters = [
+            ("packets_sent", "Engine.IO packets written to clients", &s.packets_out),
+            ("packets_received", "Engine.IO messages received from clients", &s.packets_in),
+            ("bytes_sent", "Bytes written to clients", &s.bytes_out),
+            ("bytes_received", "Bytes received from clients", &s.bytes_in),
+        ];
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(value.load(Relaxed));
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let gauges = [
+            ("engine_connections", "Open Engine.IO connections", s.open_sessions()),
+            (
+                "polling_connections",
+                "Open Engine.IO connections on long-polling",
+                s.polling_sessions.load(Relaxed),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let g = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Metrics {
@@ -62,13 +114,14 @@ impl Metrics {
             connections: Counter::default(),
             disconnections: Family::default(),
             events_received: Family::default(),
-            packets_sent: Counter::default(),
             api_emits: Counter::default(),
             rate_limited: Counter::default(),
             slow_consumer_disconnects: Counter::default(),
             handshakes_refused: Counter::default(),
             registry: Registry::default(),
+            engine: Arc::new(OnceLock::new()),
         };
+        registry.register_collector(Box::new(EngineCollector(m.engine.clone())));
         registry.register(
             "connected_clients",
             "Connected sockets",
@@ -84,11 +137,6 @@ impl Metrics {
             "events_received",
             "Client events received",
             m.events_received.clone(),
-        );
-        registry.register(
-            "packets_sent",
-            "Packets sent to clients",
-            m.packets_sent.clone(),
         );
         registry.register("api_emits", "HTTP API emits", m.api_emits.clone());
         registry.register(
@@ -115,6 +163,11 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "Build information", build);
         Self { registry, ..m }
+    }
+
+    /// Exports the counters of `io`'s engine (called once at start).
+    pub fn register_engine(&self, io: Io) {
+        let _ = self.engine.set(EngineHandle(io));
     }
 
     /// The registry, to register more metrics (the adapter's) at start.

@@ -38,8 +38,8 @@ const MAX_IOVECS: usize = 64;
 const READS_PER_POLL: usize = 16;
 
 /// Spawns the task of `session`, on `ws` when the session opened over WebSocket.
-pub(crate) fn spawn(session: Arc<Session>, ws: Option<WsIo>) {
-    tokio::spawn(Driver::new(session, ws).run());
+pub(crate) fn spawn(session: Arc<Session>, ws: Option<WsIo>, first: Option<BoxFuture<'static, ()>>) {
+    tokio::spawn(Driver::new(session, ws, first).run());
 }
 
 /// Spawns the task of a session opened over WebSocket, once hyper hands over the upgraded connection.
@@ -47,6 +47,7 @@ pub(crate) fn spawn_upgrading(
     session: Arc<Session>,
     on_upgrade: hyper::upgrade::OnUpgrade,
     max: usize,
+    first: Option<BoxFuture<'static, ()>>,
 ) {
     tokio::spawn(async move {
         let ws = match on_upgrade.await {
@@ -56,7 +57,7 @@ pub(crate) fn spawn_upgrading(
                 None
             }
         };
-        Driver::new(session, ws).run().await;
+        Driver::new(session, ws, first).run().await;
     });
 }
 
@@ -77,13 +78,13 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(session: Arc<Session>, ws: Option<WsIo>) -> Self {
+    fn new(session: Arc<Session>, ws: Option<WsIo>, first: Option<BoxFuture<'static, ()>>) -> Self {
         let deadline = session.lock().next_timer();
         Self {
             session,
             ws,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
-            handler: None,
+            handler: first,
             writing: VecDeque::new(),
             head_written: 0,
             control: None,

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use super::packet::{Frame, Protocol};
 use super::payload;
 use super::reason::DisconnectReason;
-use super::session::{PollEnd, Session, register};
+use super::session::{PollEnd, Session, Transport, register};
 
 /// A GET: answers with everything queued, waiting until something is (or the session closes).
 pub(crate) async fn get<B: From<Bytes>>(session: Arc<Session>) -> Response<B> {
@@ -28,42 +28,54 @@ pub(crate) async fn get<B: From<Bytes>>(session: Arc<Session>) -> Response<B> {
     }
     // A client that goes away while its poll is pending ends the session, as in Node.
     let guard = PendingPoll(&session);
-    let frames = poll_fn(|cx| {
+    let mut first_poll = true;
+    let mut arrived_closed = false;
+    let (frames, taken) = poll_fn(|cx| {
         let mut state = session.lock();
+        if std::mem::replace(&mut first_poll, false) {
+            arrived_closed = state.closing.is_some();
+        }
+        if state.transport != Transport::Polling {
+            // The upgrade finished while this poll was pending.
+            return Poll::Ready((vec![text(b"1")], false));
+        }
         if let Some((_, end)) = state.closing {
-            let mut frames: Vec<Frame> = std::mem::take(&mut state.outbox).into();
-            match end {
-                PollEnd::Noop if frames.is_empty() => frames.push(text(b"6")),
-                PollEnd::Close => {
-                    frames.push(text(b"1"));
-                    state.closed = true;
-                    if let Some(w) = &state.driver {
-                        w.wake_by_ref();
-                    }
+            let frames = match end {
+                // The server closes: queued packets go first; then a poll pending at the close gets `1`, a
+                // later one `6` and `1` (Node's orderly close).
+                PollEnd::Close if !state.outbox.is_empty() => {
+                    return Poll::Ready((std::mem::take(&mut state.outbox).into(), true));
                 }
-                // Nothing more for this client: answer so the request ends.
-                PollEnd::Nothing if frames.is_empty() => frames.push(text(b"1")),
-                _ => {}
+                PollEnd::Close if arrived_closed => vec![text(b"6"), text(b"1")],
+                PollEnd::Close => vec![text(b"1")],
+                // The client closed: a pending poll ends with a noop.
+                PollEnd::Noop => vec![text(b"6")],
+                PollEnd::Nothing => vec![text(b"1")],
+            };
+            state.closed = true;
+            if let Some(w) = &state.driver {
+                w.wake_by_ref();
             }
-            return Poll::Ready(frames);
+            return Poll::Ready((frames, false));
         }
         if !state.outbox.is_empty() {
-            return Poll::Ready(std::mem::take(&mut state.outbox).into());
+            return Poll::Ready((std::mem::take(&mut state.outbox).into(), true));
         }
-        if state.upgrading {
-            return Poll::Ready(vec![text(b"6")]);
+        if state.probed {
+            return Poll::Ready((vec![text(b"6")], false));
         }
         register(&mut state.poller, cx.waker());
         Poll::Pending
     })
     .await;
     guard.disarm();
-    let count = frames.len();
-    let bytes: usize = frames.iter().map(Frame::len).sum();
+    if taken {
+        let bytes: usize = frames.iter().map(Frame::len).sum();
+        session.written(frames.len(), bytes);
+    }
     let (body, content_type) =
         payload::encode_payload(session.protocol, &frames, session.supports_binary);
-    session.written(count, bytes);
-    session.engine.stats.sent(count, body.len());
+    session.engine.stats.sent(frames.len(), body.len());
     let mut res = Response::new(B::from(body));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

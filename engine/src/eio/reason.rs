@@ -11,8 +11,11 @@ pub enum DisconnectReason {
     TransportError,
     /// No pong within `pingTimeout` (v4), or no ping within `pingInterval + pingTimeout` (v3).
     PingTimeout,
-    /// The server closed the connection of this socket.
+    /// The connection was closed for a protocol error of the socket.io layer (an undecodable packet), or by
+    /// the server.
     ForcedClose,
+    /// The client sent a valid packet in the wrong state (for a namespace it did not join, a second CONNECT).
+    ForcedServerClose,
     /// The server disconnected the socket from its namespace (the connection stays).
     ServerNamespaceDisconnect,
     /// The client left the namespace (the connection stays).
@@ -33,6 +36,7 @@ impl DisconnectReason {
             Self::TransportError => "transport error",
             Self::PingTimeout => "ping timeout",
             Self::ForcedClose => "forced close",
+            Self::ForcedServerClose => "forced server close",
             Self::ServerNamespaceDisconnect => "server namespace disconnect",
             Self::ClientNamespaceDisconnect => "client namespace disconnect",
             Self::ServerShuttingDown => "server shutting down",
@@ -42,11 +46,12 @@ impl DisconnectReason {
     }
 
     /// Every reason, for metrics that pre-register their labels.
-    pub const ALL: [DisconnectReason; 9] = [
+    pub const ALL: [DisconnectReason; 10] = [
         Self::TransportClose,
         Self::TransportError,
         Self::PingTimeout,
         Self::ForcedClose,
+        Self::ForcedServerClose,
         Self::ServerNamespaceDisconnect,
         Self::ClientNamespaceDisconnect,
         Self::ServerShuttingDown,
@@ -63,6 +68,7 @@ impl DisconnectReason {
                 | Self::ForcedClose
                 | Self::PingTimeout
                 | Self::ServerShuttingDown
+                | Self::ForcedServerClose
         )
     }
 }

@@ -214,15 +214,18 @@ impl Engine {
             state.outbox.push_back(Frame::Text(Bytes::from(open)));
         }
         self.insert(session.clone());
-        crate::sio::client::on_open(&session);
+        // v3: the automatic connect to `/` runs now, so that its `40` joins the open packet when the
+        // middleware answers at once (as in Node).
+        let first = crate::sio::client::on_open(&session)
+            .and_then(|mut f| futures_util::FutureExt::now_or_never(&mut f).is_none().then_some(f));
         match (accept, on_upgrade) {
             (Some(res), Some(on_upgrade)) => {
                 let max = usize::try_from(self.config.max_payload).unwrap_or(usize::MAX);
-                driver::spawn_upgrading(session, on_upgrade, max);
+                driver::spawn_upgrading(session, on_upgrade, max, first);
                 res
             }
             _ => {
-                driver::spawn(session.clone(), None);
+                driver::spawn(session.clone(), None, first);
                 // The handshake GET is the session's first poll: it carries the open packet.
                 let mut res: Response<B> = Response::new(B::from(Bytes::new()));
                 let fut = super::polling::get::<B>(session);

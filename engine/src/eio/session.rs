@@ -65,7 +65,10 @@ pub(crate) enum PollEnd {
 #[derive(Debug)]
 pub(crate) struct State {
     pub transport: Transport,
+    /// A WebSocket for this session is being upgraded.
     pub upgrading: bool,
+    /// That WebSocket answered the probe: polls return at once (`6`) until the upgrade ends.
+    pub probed: bool,
     /// Set once when the session starts closing.
     pub closing: Option<(DisconnectReason, PollEnd)>,
     /// The session's task finished closing it.
@@ -133,6 +136,7 @@ impl Session {
             state: Mutex::new(State {
                 transport,
                 upgrading: false,
+                probed: false,
                 closing: None,
                 closed: false,
                 outbox: VecDeque::new(),
@@ -240,19 +244,12 @@ impl Session {
             hb.refreshed = true;
         }
         match packet {
-            Packet::Ping(data) if self.protocol == Protocol::V3 => {
+            Packet::Ping(_) if self.protocol == Protocol::V3 => {
+                // Node answers `3`, without echoing the data (even `2probe` on an open WebSocket).
                 hb.deadline = now + config.ping_interval + config.ping_timeout;
-                let pong = if data.is_empty() {
-                    Frame::Text(Bytes::from_static(b"3"))
-                } else {
-                    let mut text = Vec::with_capacity(data.len() + 1);
-                    text.push(b'3');
-                    text.extend_from_slice(&data);
-                    Frame::Text(Bytes::from(text))
-                };
                 state.queued_packets += 1;
-                state.queued_bytes += pong.len();
-                state.outbox.push_back(pong);
+                state.queued_bytes += 1;
+                state.outbox.push_back(Frame::Text(Bytes::from_static(b"3")));
                 state.wake_writer();
             }
             Packet::Ping(_) => {
@@ -374,5 +371,128 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(w) if w.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::testing;
+
+    fn config() -> EngineConfig {
+        EngineConfig {
+            ping_interval: Duration::from_millis(300),
+            ping_timeout: Duration::from_millis(200),
+            max_buffer_packets: 4,
+            max_buffer_bytes: 100,
+            ..EngineConfig::default()
+        }
+    }
+
+    fn outbox(s: &Session) -> Vec<Frame> {
+        s.lock().outbox.iter().cloned().collect()
+    }
+
+    fn text(t: &'static str) -> Frame {
+        Frame::Text(Bytes::from_static(t.as_bytes()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_ping_after_ping_interval_then_timeout_without_pong() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V4);
+        let opened = Instant::now();
+        assert_eq!(s.lock().next_timer(), opened + Duration::from_millis(300));
+        // Not before the interval.
+        assert_eq!(s.on_heartbeat(), Some(opened + Duration::from_millis(300)));
+        assert!(outbox(&s).is_empty());
+        tokio::time::advance(Duration::from_millis(300)).await;
+        let next = s.on_heartbeat();
+        assert_eq!(outbox(&s), vec![text("2")]);
+        assert_eq!(next, Some(opened + Duration::from_millis(500)));
+        tokio::time::advance(Duration::from_millis(200)).await;
+        assert_eq!(s.on_heartbeat(), None);
+        assert_eq!(s.lock().closing, Some((DisconnectReason::PingTimeout, PollEnd::Close)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pong_rearms_the_ping_interval_from_the_pong() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V4);
+        tokio::time::advance(Duration::from_millis(300)).await;
+        s.on_heartbeat();
+        tokio::time::advance(Duration::from_millis(150)).await;
+        s.on_packet(Packet::Pong(Bytes::new()));
+        let pong_at = Instant::now();
+        assert_eq!(s.lock().next_timer(), pong_at + Duration::from_millis(300));
+        assert!(s.lock().closing.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn v3_client_pings_and_times_out_after_interval_plus_timeout() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V3);
+        tokio::time::advance(Duration::from_millis(400)).await;
+        s.on_packet(Packet::Ping(Bytes::from_static(b"probe")));
+        assert_eq!(outbox(&s), vec![text("3")]);
+        tokio::time::advance(Duration::from_millis(499)).await;
+        assert!(s.on_heartbeat().is_some());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(s.on_heartbeat(), None);
+    }
+
+    #[tokio::test]
+    async fn v4_client_ping_is_a_transport_error() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V4);
+        s.on_packet(Packet::Ping(Bytes::new()));
+        assert_eq!(s.lock().closing.map(|c| c.0), Some(DisconnectReason::TransportError));
+    }
+
+    #[tokio::test]
+    async fn queue_budgets_close_a_slow_consumer_and_free_its_queue() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V4);
+        let f = Frame::Text(Bytes::from(vec![b'4'; 30]));
+        for _ in 0..3 {
+            assert_eq!(s.send(std::slice::from_ref(&f), false), Ok(()));
+        }
+        // 4 x 30 bytes is over the 100-byte budget.
+        assert_eq!(s.send(std::slice::from_ref(&f), false), Err(SendError::SlowConsumer));
+        assert!(outbox(&s).is_empty());
+        assert_eq!(s.lock().closing.map(|c| c.0), Some(DisconnectReason::SlowConsumer));
+        assert_eq!(s.send(std::slice::from_ref(&f), false), Err(SendError::Closed));
+
+        let s = testing::session(&io, Protocol::V4);
+        let small = text("4x");
+        for _ in 0..4 {
+            assert_eq!(s.send(std::slice::from_ref(&small), false), Ok(()));
+        }
+        assert_eq!(s.send(std::slice::from_ref(&small), false), Err(SendError::SlowConsumer));
+    }
+
+    #[tokio::test]
+    async fn volatile_packets_are_dropped_when_the_transport_cannot_write_now() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V4);
+        // No poll pending: a volatile packet is dropped, a normal one queued.
+        assert_eq!(s.send(&[text("4a")], true), Ok(()));
+        assert!(outbox(&s).is_empty());
+        s.lock().polling = true;
+        assert_eq!(s.send(&[text("4b")], true), Ok(()));
+        assert_eq!(s.send(&[text("4c")], true), Ok(()));
+        assert_eq!(outbox(&s), vec![text("4b")]);
+    }
+
+    #[tokio::test]
+    async fn an_idle_session_holds_no_queue_memory() {
+        let (io, _) = testing::io(config());
+        let s = testing::session(&io, Protocol::V4);
+        let state = s.lock();
+        assert_eq!(state.outbox.capacity(), 0);
+        assert_eq!(state.inbound.capacity(), 0);
     }
 }

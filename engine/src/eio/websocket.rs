@@ -151,6 +151,7 @@ pub(crate) async fn probe(session: Arc<Session>, mut ws: WsIo) {
     let upgraded = matches!(outcome, Ok(true));
     let mut state = session.lock();
     state.upgrading = false;
+    state.probed = false;
     if upgraded && state.closing.is_none() {
         state.transport = Transport::WebSocket;
         session
@@ -187,16 +188,11 @@ async fn probe_exchange(session: &Arc<Session>, ws: &mut WsIo) -> bool {
                     if ws.write_text(b"3probe").await.is_err() {
                         return false;
                     }
+                    // A pending poll answers `6` while upgrading, so the client can finish the upgrade.
                     let mut state = session.lock();
-                    state.upgrading = true;
-                    // Make a pending poll return so the client can finish the upgrade (Node sends noops).
-                    if state.polling && state.outbox.is_empty() {
-                        state.queued_packets += 1;
-                        state.queued_bytes += 1;
-                        state
-                            .outbox
-                            .push_back(packet::Frame::Text(Bytes::from_static(b"6")));
-                        state.wake_writer();
+                    state.probed = true;
+                    if let Some(w) = &state.poller {
+                        w.wake_by_ref();
                     }
                 }
                 Ok(Packet::Upgrade) => return true,

@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use rmpv::Value;
@@ -46,14 +45,18 @@ impl Client {
 }
 
 /// A session opened. Engine.IO v3 clients (socket.io-client 2.x) are connected to `/` without asking, as Node
-/// does.
-pub(crate) fn on_open(session: &Arc<Session>) {
-    if session.protocol == Protocol::V3 {
-        session
-            .lock()
-            .inbound
-            .push_back(Message::Text(Bytes::from_static(b"0")));
+/// does: the returned connect runs first.
+pub(crate) fn on_open(session: &Arc<Session>) -> Option<BoxFuture<'static, ()>> {
+    if session.protocol != Protocol::V3 {
+        return None;
     }
+    let packet = Packet {
+        kind: PacketKind::Connect,
+        nsp: "/".into(),
+        id: None,
+        data: None,
+    };
+    connect(session, packet)
 }
 
 /// Handles one message of the client; returns the application's handler to run before the next message.
@@ -72,7 +75,7 @@ pub(crate) fn on_message(
                 Ok(text) => decoder.decode_text(text),
                 Err(_) => {
                     drop(decoder);
-                    session.close(DisconnectReason::ParseError);
+                    session.close(DisconnectReason::ForcedClose);
                     return None;
                 }
             },
@@ -83,8 +86,9 @@ pub(crate) fn on_message(
         Ok(Some(packet)) => dispatch(session, packet),
         Ok(None) => None,
         Err(err) => {
+            // Node: an undecodable socket.io packet closes the connection ("forced close").
             tracing::debug!(sid = %session.id, %err, "invalid socket.io packet");
-            session.close(DisconnectReason::ParseError);
+            session.close(DisconnectReason::ForcedClose);
             None
         }
     }
@@ -139,7 +143,7 @@ fn dispatch(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static,
         _ => {
             // Node: "invalid state" (a packet for a namespace not joined, a second CONNECT, a CONNECT_ERROR)
             // closes the connection.
-            session.close(DisconnectReason::ForcedClose);
+            session.close(DisconnectReason::ForcedServerClose);
             None
         }
     }

@@ -331,3 +331,81 @@ impl Namespace {
         self.rooms.rooms().iter().map(|r| r.to_string()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::eio::packet::{Frame, Protocol};
+    use crate::testing;
+
+    fn connected(io: &crate::io::Io) -> Arc<Socket> {
+        let ns = io.of("/").unwrap();
+        let session = testing::session(io, Protocol::V4);
+        let socket = Arc::new(Socket::new(Sid::new(), ns.clone(), session, Value::Nil));
+        ns.insert(&socket);
+        socket
+    }
+
+    fn outbox(s: &Socket) -> Vec<Frame> {
+        s.session.lock().outbox.iter().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_encoded_once_and_shared_by_every_recipient() {
+        let (io, _) = testing::io(EngineConfig::default());
+        let ns = io.of("/").unwrap();
+        let sockets: Vec<_> = (0..3).map(|_| connected(&io)).collect();
+        for s in &sockets {
+            s.join("r");
+        }
+        let packet = Packet::event("/", "news", vec![Value::from("x"), Value::Binary(vec![1, 2, 3])]);
+        let d = ns.deliver(&packet, &BroadcastOptions {
+            rooms: vec!["r".into()],
+            except: vec![sockets[2].id.to_string()],
+            ..Default::default()
+        });
+        assert_eq!(d, Delivery { sent: 2, slow_consumers: 0 });
+        let a = outbox(&sockets[0]);
+        let b = outbox(&sockets[1]);
+        assert_eq!(a.len(), 2, "text packet and one attachment");
+        assert!(outbox(&sockets[2]).is_empty());
+        for (x, y) in a.iter().zip(&b) {
+            let (Frame::Text(x) | Frame::Binary(x), Frame::Text(y) | Frame::Binary(y)) = (x, y);
+            assert_eq!(x.as_ptr(), y.as_ptr(), "same bytes, not a copy");
+        }
+    }
+
+    #[tokio::test]
+    async fn own_id_rooms_target_the_socket_without_an_index_entry() {
+        let (io, _) = testing::io(EngineConfig::default());
+        let ns = io.of("/").unwrap();
+        let a = connected(&io);
+        let _b = connected(&io);
+        assert!(ns.local_rooms().is_empty());
+        let d = ns.deliver(
+            &Packet::event("/", "direct", vec![]),
+            &BroadcastOptions {
+                rooms: vec![a.id.to_string()],
+                ..Default::default()
+            },
+        );
+        assert_eq!(d.sent, 1);
+        assert_eq!(outbox(&a).len(), 1);
+        assert_eq!(a.rooms(), vec![a.id.to_string()]);
+    }
+
+    #[tokio::test]
+    async fn rooms_are_dropped_with_their_last_member() {
+        let (io, _) = testing::io(EngineConfig::default());
+        let ns = io.of("/").unwrap();
+        let a = connected(&io);
+        a.join("r");
+        a.join("r");
+        assert_eq!(ns.room_size("r"), 1);
+        assert_eq!(a.joined_rooms(), vec!["r".to_string()]);
+        a.leave("r");
+        assert_eq!(ns.room_size("r"), 0);
+        assert!(ns.local_rooms().is_empty());
+    }
+}

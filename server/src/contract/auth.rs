@@ -4,14 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use engine::{ConnectError, Socket};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::Value;
-use socketioxide::extract::{SocketRef, State, TryData};
 
 use super::session::{Session, User};
 use super::validate;
-use crate::adapter::ServerAdapter;
 use crate::state::AppState;
 
 /// Why a handshake was refused; its `Display` is the `connect_error` message.
@@ -38,31 +37,31 @@ struct Claims {
     name: Option<String>,
 }
 
-/// Connect middleware: authenticates the handshake and stores the socket's session.
-pub async fn authenticate(
-    s: SocketRef<ServerAdapter>,
-    State(app): State<Arc<AppState>>,
-    TryData(auth): TryData<Value>,
-) -> Result<(), Refusal> {
-    let result = auth
+/// Connect middleware: authenticates the handshake and attaches the socket's session, its user as
+/// `socket.data` (what other servers' `fetchSockets` see) and its `auth` without the token.
+pub fn authenticate(app: &AppState, s: &Arc<Socket>, auth: rmpv::Value) -> Result<(), ConnectError> {
+    let result = rmpv::ext::from_value::<Value>(auth)
         .map_err(|_| Refusal::BadRequest)
-        .and_then(|auth| Ok((user(&app, &s.id.to_string(), &auth)?, auth)));
+        .and_then(|auth| Ok((user(app, s.id.as_str(), &auth)?, auth)));
     match result {
-        Ok((user, auth)) => {
-            let info = super::handshake::socket_info(s.req_parts(), &auth, &user);
-            app.cluster.set_socket_info(s.id, info);
+        Ok((user, mut auth)) => {
+            if let Some(map) = auth.as_object_mut() {
+                // Other servers see the handshake's auth; the token is a secret.
+                map.remove("token");
+            }
+            s.set_auth(super::to_value(&auth));
+            s.set_data(super::to_value(&user));
             let c = &app.config;
-            s.extensions
-                .insert(Session::new(user, c.rate_limit, c.rate_burst));
-            // Handlers are installed before the CONNECT packet goes out, so that events a client
-            // sends right after connecting are never lost.
-            super::install(&s);
+            s.set_extension(Session::new(user, c.rate_limit, c.rate_burst));
             Ok(())
         }
         Err(refusal) => {
             app.metrics.handshakes_refused.inc();
             tracing::debug!(sid = %s.id, %refusal, "handshake refused");
-            Err(refusal)
+            Err(ConnectError {
+                message: refusal.to_string(),
+                data: None,
+            })
         }
     }
 }

@@ -3,18 +3,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
+use engine::{BroadcastOperators, Socket};
 use rmpv::Value;
 use serde::Serialize;
 use serde_json::json;
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
-use socketioxide::operators::BroadcastOperators;
 
 use super::reply::{ErrorCode, Failure};
 use super::session::{Session, User};
-use super::validate::{field, looks_like_socket_id, object, room};
-use super::{Ctx, Outcome};
-use crate::adapter::ServerAdapter;
+use super::validate::{field, object, room};
+use super::{Ctx, Outcome, to_value};
 use crate::config::Presence;
 use crate::state::AppState;
 
@@ -53,26 +52,11 @@ fn stamp() -> (String, u64) {
     (uuid::Uuid::now_v7().to_string(), ts)
 }
 
-/// The rooms a socket joined through `join` (its own-id room excluded).
-fn joined_rooms(s: &SocketRef<ServerAdapter>) -> Vec<String> {
-    let own = s.id.to_string();
-    s.rooms()
-        .into_iter()
-        .map(|r| r.into_owned())
-        .filter(|r| *r != own)
-        .collect()
-}
-
-fn is_member(s: &SocketRef<ServerAdapter>, room: &str) -> bool {
-    s.rooms().iter().any(|r| r == room)
-}
-
 /// Tells the other members of `room`, on every node, that `session`'s user joined or left it,
 /// unless presence is off or the room has more local members than `--presence-max-members`
 /// (filling a big room with presence is quadratic).
 pub async fn presence(
-    io: &SocketIo<ServerAdapter>,
-    s: &SocketRef<ServerAdapter>,
+    s: &Arc<Socket>,
     app: &AppState,
     session: &Session,
     room: &str,
@@ -82,7 +66,8 @@ pub async fn presence(
         return;
     }
     // The room's local size, counting the socket that joins or leaves.
-    let local = io.to(room.to_owned()).except(s.id).local().sockets().len() + 1;
+    let ns = s.namespace();
+    let local = ns.room_size(room) + usize::from(!s.in_room(room));
     if local > app.config.presence_max_members {
         return;
     }
@@ -91,17 +76,13 @@ pub async fn presence(
         action,
         user: &session.user,
     };
-    emit(io.to(room.to_owned()).except(s.id), "presence", &body).await;
+    emit(ns.to(room).except(s.id.to_string()), "presence", &body).await;
 }
 
-/// Emits through the adapter (every node); a failure here is a local encoding bug.
-async fn emit<T: Serialize + ?Sized>(
-    ops: BroadcastOperators<ServerAdapter>,
-    event: &str,
-    body: &T,
-) {
-    if let Err(err) = ops.emit(event, body).await {
-        tracing::error!(%err, event, "cannot emit");
+/// Emits through the adapter (every node); a failure is counted by the adapter and logged here.
+async fn emit<T: Serialize + ?Sized>(ops: BroadcastOperators, event: &str, body: &T) {
+    if let Err(err) = ops.emit(event, vec![to_value(body)]).await {
+        tracing::warn!(%err, event, "cannot emit to the whole cluster");
     }
 }
 
@@ -109,13 +90,13 @@ async fn emit<T: Serialize + ?Sized>(
 pub async fn join(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let room = room(data.as_ref(), "room")?;
     let s = &ctx.socket;
-    if !is_member(s, &room) {
+    if !s.in_room(&room) {
         if is_socket_id(ctx, &room).await? {
             return Err(Failure::bad_request(
                 "`room` is the id of a socket; socket rooms cannot be joined",
             ));
         }
-        if joined_rooms(s).len() >= ctx.app.config.max_rooms {
+        if s.joined_rooms().len() >= ctx.app.config.max_rooms {
             let message = format!(
                 "a socket may join at most {} rooms",
                 ctx.app.config.max_rooms
@@ -125,41 +106,35 @@ pub async fn join(ctx: &Ctx, data: Option<Value>) -> Outcome {
                 message,
             });
         }
-        s.join(room.clone());
-        if let Some(ops) = ctx.app.cluster.namespace(s.ns()) {
-            ops.room_joined(room.clone()).await;
-        }
-        presence(&ctx.io, s, &ctx.app, &ctx.session, &room, "join").await;
+        s.join(&room);
+        presence(s, &ctx.app, &ctx.session, &room, "join").await;
     }
     Ok(json!({"ok": true, "room": room}))
 }
 
 /// Whether `room` is the id of a connected socket on any node (its private room).
 async fn is_socket_id(ctx: &Ctx, room: &str) -> Result<bool, Failure> {
-    if !looks_like_socket_id(room) {
+    if engine::Sid::parse(room).is_none() {
         return Ok(false);
     }
-    let Some(ops) = ctx.app.cluster.namespace(ctx.socket.ns()) else {
-        return Err(Failure::unavailable("namespace adapter not ready"));
-    };
-    let fetched = ops.fetch_sockets(vec![room.to_owned()]).await;
-    if let Some(err) = fetched.error {
-        return Err(Failure::unavailable(format!(
+    let fetched = ctx.socket.namespace().to(room).fetch_sockets().await;
+    match fetched {
+        Ok(sockets) => Ok(sockets.iter().any(|s| s.id == room)),
+        Err(err) => Err(Failure::unavailable(format!(
             "cannot check the room on every node: {err}"
-        )));
+        ))),
     }
-    Ok(fetched.sockets.iter().any(|s| s.id == room))
 }
 
 /// `leave(room)`: leaves and tells the remaining members; `{ok, room}`.
 pub async fn leave(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let room = room(data.as_ref(), "room")?;
     let s = &ctx.socket;
-    if room == s.id.to_string() || !is_member(s, &room) {
+    if room == s.id.as_str() || !s.in_room(&room) {
         return Err(Failure::not_in_room(&room));
     }
-    s.leave(room.clone());
-    presence(&ctx.io, s, &ctx.app, &ctx.session, &room, "leave").await;
+    s.leave(&room);
+    presence(s, &ctx.app, &ctx.session, &room, "leave").await;
     Ok(json!({"ok": true, "room": room}))
 }
 
@@ -167,7 +142,7 @@ pub async fn leave(ctx: &Ctx, data: Option<Value>) -> Outcome {
 pub async fn message(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let payload = object(data.as_ref(), "{room, data}")?;
     let room = room(field(payload, "room"), "room")?;
-    if !is_member(&ctx.socket, &room) {
+    if !ctx.socket.in_room(&room) {
         return Err(Failure::not_in_room(&room));
     }
     let (id, ts) = stamp();
@@ -179,12 +154,7 @@ pub async fn message(ctx: &Ctx, data: Option<Value>) -> Outcome {
         data,
         ts,
     };
-    emit(
-        ctx.io.to(room.clone()).except(ctx.socket.id),
-        "message",
-        &body,
-    )
-    .await;
+    emit(ctx.socket.broadcast().to(room.as_str()), "message", &body).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
@@ -198,7 +168,7 @@ pub async fn broadcast(ctx: &Ctx, data: Option<Value>) -> Outcome {
         data: &data,
         ts,
     };
-    emit(ctx.io.broadcast().except(ctx.socket.id), "broadcast", &body).await;
+    emit(ctx.socket.broadcast(), "broadcast", &body).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
@@ -214,43 +184,33 @@ pub async fn direct(ctx: &Ctx, data: Option<Value>) -> Outcome {
         data,
         ts,
     };
-    emit(ctx.io.to(to), "direct", &body).await;
+    emit(ctx.socket.namespace().to(to), "direct", &body).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
 /// `members(room)`: `{ok, room, members: [user, ...]}`.
 pub async fn members(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let room = room(data.as_ref(), "room")?;
-    let Some(ops) = ctx.app.cluster.namespace(ctx.socket.ns()) else {
-        return Err(Failure::unavailable("namespace adapter not ready"));
-    };
-    let fetched = ops.fetch_sockets(vec![room.clone()]).await;
-    if let Some(err) = fetched.error {
-        return Err(Failure::unavailable(format!(
-            "cannot list members on every node: {err}"
-        )));
-    }
+    let fetched = ctx.socket.namespace().to(room.as_str()).fetch_sockets().await;
+    let sockets = fetched.map_err(|err| {
+        Failure::unavailable(format!("cannot list members on every node: {err}"))
+    })?;
     // A socket's `data` is its user (Node peers' sockets carry whatever their server put there).
     // A socket is in its own-id room, but that is not membership.
-    let members: Vec<serde_json::Value> = fetched
-        .sockets
+    let members: Vec<serde_json::Value> = sockets
         .iter()
         .filter(|s| s.id != room)
-        .map(|s| {
-            match s
-                .data
-                .as_ref()
-                .and_then(|d| rmpv::ext::from_value::<serde_json::Value>(d.clone()).ok())
-            {
-                Some(user @ serde_json::Value::Object(_)) => user,
+        .map(
+            |s| match rmpv::ext::from_value::<serde_json::Value>(s.data.clone()) {
+                Ok(user @ serde_json::Value::Object(_)) => user,
                 _ => json!({"id": s.id, "name": null}),
-            }
-        })
+            },
+        )
         .collect();
     Ok(json!({"ok": true, "room": room, "members": members}))
 }
 
 /// `rooms()`: `{ok, rooms: [...]}`, the rooms this socket joined.
 pub async fn rooms(ctx: &Ctx, _data: Option<Value>) -> Outcome {
-    Ok(json!({"ok": true, "rooms": joined_rooms(&ctx.socket)}))
+    Ok(json!({"ok": true, "rooms": ctx.socket.joined_rooms()}))
 }

@@ -1,36 +1,32 @@
 //! The client contract of namespace `/`: handshake, events, acks and presence.
 //!
-//! [`register`] installs the namespace; [`events`] holds one handler per contract event, all
-//! run through [`Ctx::run`], which counts the event, applies the rate limit and turns the
-//! handler's result into an ack or an `error` event.
+//! [`Contract`] is the namespace's handler in the engine: [`auth`] is its connect middleware,
+//! [`events`] holds one handler per contract event, all run through [`Ctx::run`], which counts
+//! the event, applies the rate limit and turns the handler's result into an ack or an `error`
+//! event.
 
 mod auth;
-pub mod delivery;
 mod events;
-mod handshake;
 pub mod reply;
 pub mod session;
 pub mod validate;
 
 use std::sync::Arc;
 
+use engine::{AckSender, ConnectError, DisconnectReason, NamespaceHandler, Socket};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use rmpv::Value;
 use serde::Serialize;
-use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State, TryData};
-use socketioxide::handler::{ConnectHandler, FromMessageParts};
-use socketioxide::socket::{DisconnectReason, Socket};
 
-use crate::adapter::ServerAdapter;
 use crate::metrics::{EventLabel, ReasonLabel};
 use crate::state::AppState;
 use reply::Failure;
 use session::Session;
 
-/// Installs the contract on namespace `/` of `io`, and the answer to server-side emits from other
-/// servers: acknowledged (when asked) with `{node: <node id>, event}`.
-pub fn register(io: &SocketIo<ServerAdapter>, app: &AppState) {
-    io.ns("/", on_connect.with(auth::authenticate));
+/// Answers server-side emits from other servers: acknowledged (when asked) with
+/// `{node: <node id>, event}`.
+pub fn register_server_side_emit(app: &AppState) {
     let node_id = app.node_id.clone();
     app.cluster.on_server_side_emit(move |data| {
         let event = data
@@ -47,80 +43,96 @@ pub fn register(io: &SocketIo<ServerAdapter>, app: &AppState) {
     });
 }
 
-/// Registers the socket's event handlers and its own-id room (called by the handshake
-/// middleware, before the client is told it is connected).
-fn install(s: &SocketRef<ServerAdapter>) {
-    // Every socket is in the room named after its id, as in Node, so `to(id)` reaches it.
-    s.join(s.id.to_string());
-    s.on("join", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("join", d, events::join).await
-    });
-    s.on("leave", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("leave", d, events::leave).await
-    });
-    s.on("message", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("message", d, events::message).await
-    });
-    s.on("broadcast", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("broadcast", d, events::broadcast).await
-    });
-    s.on("direct", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("direct", d, events::direct).await
-    });
-    s.on("members", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("members", d, events::members).await
-    });
-    s.on("rooms", async |ctx: Ctx, TryData(d): TryData<Value>| {
-        ctx.run("rooms", d, events::rooms).await
-    });
-    s.on_fallback(async |ctx: Ctx, Event(event): Event| {
-        let message = format!("unknown event `{}`", truncate(&event, 64));
-        ctx.run_unknown(&event, Failure::bad_request(message));
-    });
-    s.on_disconnect(on_disconnect);
+/// The handler of namespace `/`.
+pub struct Contract {
+    app: Arc<AppState>,
 }
 
-async fn on_connect(s: SocketRef<ServerAdapter>, State(app): State<Arc<AppState>>) {
-    if let Some(ops) = app.cluster.namespace(s.ns()) {
-        ops.room_joined(s.id.to_string()).await;
+impl Contract {
+    /// The contract of this node.
+    pub fn new(app: Arc<AppState>) -> Arc<Self> {
+        Arc::new(Self { app })
     }
-    app.metrics.connections.inc();
-    app.metrics.connected_clients.inc();
-    tracing::debug!(sid = %s.id, "connected");
 }
 
-async fn on_disconnect(
-    s: SocketRef<ServerAdapter>,
-    reason: DisconnectReason,
-    io: SocketIo<ServerAdapter>,
-    State(app): State<Arc<AppState>>,
-    Extension(session): Extension<Arc<Session>>,
-) {
-    app.metrics.connected_clients.dec();
-    app.metrics
-        .disconnections
-        .get_or_create(&ReasonLabel {
-            reason: reason_label(reason),
-        })
-        .inc();
-    tracing::debug!(sid = %s.id, %reason, "disconnected");
-    let own = s.id.to_string();
-    for room in s.rooms().into_iter().filter(|r| *r != own) {
-        events::presence(&io, &s, &app, &session, &room, "leave").await;
+impl NamespaceHandler for Contract {
+    fn authorize(&self, socket: Arc<Socket>, auth: Value) -> BoxFuture<'static, Result<(), ConnectError>> {
+        let verdict = auth::authenticate(&self.app, &socket, auth);
+        async move { verdict }.boxed()
     }
-    app.cluster.remove_socket_info(s.id);
-}
 
-fn reason_label(reason: DisconnectReason) -> &'static str {
-    match reason {
-        DisconnectReason::TransportClose => "transport_close",
-        DisconnectReason::MultipleHttpPollingError => "multiple_polling",
-        DisconnectReason::PacketParsingError => "packet_parsing_error",
-        DisconnectReason::TransportError => "transport_error",
-        DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
-        DisconnectReason::ClientNSDisconnect => "client_disconnect",
-        DisconnectReason::ServerNSDisconnect => "server_disconnect",
-        DisconnectReason::ClosingServer => "closing_server",
+    fn connected(&self, socket: Arc<Socket>) -> BoxFuture<'static, ()> {
+        self.app.metrics.connections.inc();
+        self.app.metrics.connected_clients.inc();
+        tracing::debug!(sid = %socket.id, transport = socket.transport().as_str(), "connected");
+        async {}.boxed()
+    }
+
+    fn event(
+        &self,
+        socket: Arc<Socket>,
+        event: String,
+        args: Vec<Value>,
+        ack: Option<AckSender>,
+    ) -> BoxFuture<'static, ()> {
+        let app = self.app.clone();
+        async move {
+            let Some(session) = socket.extension::<Session>() else {
+                return;
+            };
+            let ctx = Ctx {
+                socket,
+                app,
+                session,
+                ack,
+            };
+            let data = args.into_iter().next();
+            match event.as_str() {
+                "join" => ctx.run("join", data, events::join).await,
+                "leave" => ctx.run("leave", data, events::leave).await,
+                "message" => ctx.run("message", data, events::message).await,
+                "broadcast" => ctx.run("broadcast", data, events::broadcast).await,
+                "direct" => ctx.run("direct", data, events::direct).await,
+                "members" => ctx.run("members", data, events::members).await,
+                "rooms" => ctx.run("rooms", data, events::rooms).await,
+                other => {
+                    let message = format!("unknown event `{}`", truncate(other, 64));
+                    ctx.run_unknown(other, Failure::bad_request(message));
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn disconnected(
+        &self,
+        socket: Arc<Socket>,
+        reason: DisconnectReason,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'static, ()> {
+        let app = self.app.clone();
+        async move {
+            app.metrics.connected_clients.dec();
+            app.metrics
+                .disconnections
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .inc();
+            if reason == DisconnectReason::SlowConsumer {
+                app.metrics.slow_consumer_disconnects.inc();
+                tracing::warn!(sid = %socket.id, "outgoing queue over budget: disconnected slow consumer");
+            }
+            tracing::debug!(sid = %socket.id, %reason, "disconnected");
+            let Some(session) = socket.extension::<Session>() else {
+                return;
+            };
+            let own = socket.id.to_string();
+            for room in rooms.iter().filter(|r| **r != own) {
+                events::presence(&socket, &app, &session, room, "leave").await;
+            }
+        }
+        .boxed()
     }
 }
 
@@ -128,48 +140,15 @@ fn truncate(s: &str, max_chars: usize) -> &str {
     s.char_indices().nth(max_chars).map_or(s, |(i, _)| &s[..i])
 }
 
-/// Everything an event handler works with, extracted once per event.
+/// Everything an event handler works with.
 pub struct Ctx {
     /// The socket that sent the event.
-    pub socket: SocketRef<ServerAdapter>,
-    /// The server handle, for broadcasts.
-    pub io: SocketIo<ServerAdapter>,
+    pub socket: Arc<Socket>,
     /// Node state.
     pub app: Arc<AppState>,
     /// The socket's session.
     pub session: Arc<Session>,
-    ack: AckSender<ServerAdapter>,
-    wants_ack: bool,
-}
-
-/// The socket lacks its session or the server its state: a bug, never client input.
-#[derive(Debug, thiserror::Error)]
-#[error("socket context missing (session or state)")]
-pub struct MissingContext;
-
-impl FromMessageParts<ServerAdapter> for Ctx {
-    type Error = MissingContext;
-
-    fn from_message_parts(
-        s: &Arc<Socket<ServerAdapter>>,
-        v: &mut socketioxide::handler::Value,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, MissingContext> {
-        let State(app) =
-            State::<Arc<AppState>>::from_message_parts(s, v, ack_id).map_err(|_| MissingContext)?;
-        let Extension(session) = Extension::<Arc<Session>>::from_message_parts(s, v, ack_id)
-            .map_err(|_| MissingContext)?;
-        let io = SocketIo::from_message_parts(s, v, ack_id).map_err(|_| MissingContext)?;
-        let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
-        Ok(Self {
-            socket: SocketRef::from(s.clone()),
-            io,
-            app,
-            session,
-            ack,
-            wants_ack: ack_id.is_some(),
-        })
-    }
+    ack: Option<AckSender>,
 }
 
 /// What an event handler returns: the success ack body, or a failure.
@@ -177,12 +156,8 @@ pub type Outcome = Result<serde_json::Value, Failure>;
 
 impl Ctx {
     /// Counts `event`, applies the rate limit, runs `handler` and answers.
-    pub async fn run<F>(
-        self,
-        event: &'static str,
-        data: Result<Value, socketioxide::ParserError>,
-        handler: F,
-    ) where
+    pub async fn run<F>(self, event: &'static str, data: Option<Value>, handler: F)
+    where
         F: AsyncFnOnce(&Ctx, Option<Value>) -> Outcome,
     {
         self.app
@@ -191,7 +166,7 @@ impl Ctx {
             .get_or_create(&EventLabel { event })
             .inc();
         let outcome = if self.session.allow_event() {
-            handler(&self, data.ok()).await
+            handler(&self, data).await
         } else {
             self.app.metrics.rate_limited.inc();
             Err(rate_limited())
@@ -219,20 +194,24 @@ impl Ctx {
     }
 
     fn answer<T: Serialize + ?Sized>(self, body: &T) {
-        if self.wants_ack {
-            let result = self.ack.send(body);
-            delivery::sent(result, &self.socket, &self.app);
+        if let Some(ack) = self.ack {
+            // A full queue closes the socket as a slow consumer inside the engine.
+            let _ = ack.send(vec![to_value(body)]);
         }
     }
 
     fn fail(self, event: &str, failure: &Failure) {
-        if self.wants_ack {
+        if self.ack.is_some() {
             self.answer(&failure.ack());
         } else {
-            let result = self.socket.emit("error", &failure.event(event));
-            delivery::sent(result, &self.socket, &self.app);
+            let _ = self.socket.emit("error", vec![to_value(&failure.event(event))]);
         }
     }
+}
+
+/// A serializable body as a packet argument.
+pub fn to_value<T: Serialize + ?Sized>(body: &T) -> Value {
+    rmpv::ext::to_value(body).unwrap_or(Value::Nil)
 }
 
 fn rate_limited() -> Failure {

@@ -22,25 +22,21 @@ pub fn room(value: Option<&Value>, field: &str) -> Result<String, Failure> {
             "`{field}` is not valid UTF-8"
         )));
     };
-    let chars = s.chars().count();
-    if chars == 0 || chars > MAX_ROOM_CHARS {
-        return Err(Failure::bad_request(format!(
-            "`{field}` must be 1..{MAX_ROOM_CHARS} characters"
-        )));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(Failure::bad_request(format!(
-            "`{field}` must not contain control characters"
-        )));
-    }
+    room_name(s).map_err(|rule| Failure::bad_request(format!("`{field}` {rule}")))?;
     Ok(s.to_owned())
 }
 
-/// Whether `s` has the shape of a socket id (ours: 16 base64url characters; Node's: 20).
-pub fn looks_like_socket_id(s: &str) -> bool {
-    (s.len() == 16 || s.len() == 20)
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// The room-name rule of the contract and the HTTP API: 1..128 characters, no control characters.
+/// The error completes "`<field>` ...".
+pub fn room_name(s: &str) -> Result<(), &'static str> {
+    let chars = s.chars().count();
+    if chars == 0 || chars > MAX_ROOM_CHARS {
+        return Err("must be 1..128 characters");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(())
 }
 
 /// Checks a display name: a string of 1..64 characters without control characters.
@@ -91,14 +87,6 @@ mod tests {
         assert!(room(Some(&s("a\nb")), "room").is_err());
         assert!(room(Some(&Value::from(12)), "room").is_err());
         assert!(room(None, "room").is_err());
-    }
-
-    #[test]
-    fn socket_id_shapes() {
-        assert!(!looks_like_socket_id("lobby"));
-        assert!(looks_like_socket_id("AbCdEfGhIjKlMnOp"));
-        assert!(looks_like_socket_id("FA5IzxryWgk4g5HzAAAB"));
-        assert!(!looks_like_socket_id("sixteen chars!!!"));
     }
 
     #[test]

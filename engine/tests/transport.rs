@@ -1,0 +1,290 @@
+//! The engine over real sockets: a hyper server on loopback, raw polling requests and a raw WebSocket client,
+//! checking the packets Node's engine.io and socket.io put on the wire (see `docs/protocol-notes.md`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engine::{
+    AckSender, ConnectError, DisconnectReason, EngineConfig, Io, NamespaceHandler, Socket,
+};
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rmpv::Value;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tower::Layer;
+
+/// Echoes events with an ack, records disconnect reasons.
+#[derive(Default)]
+struct Echo {
+    disconnects: Mutex<Vec<DisconnectReason>>,
+    sockets: Mutex<Vec<Arc<Socket>>>,
+}
+
+impl NamespaceHandler for Echo {
+    fn authorize(&self, socket: Arc<Socket>, auth: Value) -> BoxFuture<'static, Result<(), ConnectError>> {
+        let refuse = auth.as_map().is_some_and(|m| m.iter().any(|(k, _)| k.as_str() == Some("refuse")));
+        if !refuse {
+            self.sockets.lock().unwrap().push(socket);
+        }
+        async move {
+            if refuse {
+                Err(ConnectError {
+                    message: "refused".into(),
+                    data: Some(Value::from("why")),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        .boxed()
+    }
+
+    fn connected(&self, _socket: Arc<Socket>) -> BoxFuture<'static, ()> {
+        async {}.boxed()
+    }
+
+    fn event(&self, _s: Arc<Socket>, _e: String, args: Vec<Value>, ack: Option<AckSender>) -> BoxFuture<'static, ()> {
+        if let Some(ack) = ack {
+            let _ = ack.send(args);
+        }
+        async {}.boxed()
+    }
+
+    fn disconnected(&self, _s: Arc<Socket>, reason: DisconnectReason, _r: Vec<String>) -> BoxFuture<'static, ()> {
+        self.disconnects.lock().unwrap().push(reason);
+        async {}.boxed()
+    }
+}
+
+struct Server {
+    addr: SocketAddr,
+    io: Io,
+    echo: Arc<Echo>,
+}
+
+async fn serve(config: EngineConfig) -> Server {
+    let echo = Arc::new(Echo::default());
+    let io = Io::builder(config).namespace("/", echo.clone()).build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = io.layer();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let fallback = tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+                let mut res = http::Response::new(Full::new(Bytes::new()));
+                *res.status_mut() = http::StatusCode::NOT_FOUND;
+                Ok::<_, Infallible>(res)
+            });
+            let svc = hyper_util::service::TowerToHyperService::new(layer.layer(fallback));
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    Server { addr, io, echo }
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        ..EngineConfig::default()
+    }
+}
+
+type Client = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn client() -> Client {
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn request(c: &Client, method: &str, url: String, body: &str) -> (u16, String) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        .unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(5), c.request(req)).await.unwrap().unwrap();
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn sid_of(open: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
+    json["sid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn polling_handshake_connect_event_and_ack() {
+    let s = serve(config()).await;
+    let c = client();
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", s.addr);
+    let (status, open) = request(&c, "GET", base.clone(), "").await;
+    assert_eq!(status, 200);
+    assert!(open.starts_with("0{\"sid\":\""), "{open}");
+    assert!(open.ends_with(r#"","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#), "{open}");
+    let sid = sid_of(&open);
+    assert_eq!(sid.len(), 20);
+    let url = format!("{base}&sid={sid}");
+    assert_eq!(request(&c, "POST", url.clone(), "40").await, (200, "ok".into()));
+    let (_, connect) = request(&c, "GET", url.clone(), "").await;
+    assert!(connect.starts_with("40{\"sid\":\""), "{connect}");
+    assert_ne!(sid_of(&connect[1..]), sid);
+    request(&c, "POST", url.clone(), "421[\"echo\",\"x\"]\u{1e}40/nope,").await;
+    let (_, answers) = request(&c, "GET", url.clone(), "").await;
+    assert_eq!(answers, "431[\"x\"]\u{1e}44/nope,{\"message\":\"Invalid namespace\"}");
+    // Errors with Node's codes.
+    let (status, body) = request(&c, "GET", format!("{base}&sid=AAAAAAAAAAAAAAAAAAAA"), "").await;
+    assert_eq!((status, body.as_str()), (400, r#"{"code":1,"message":"Session ID unknown"}"#));
+    let (status, body) = request(&c, "POST", base.clone(), "").await;
+    assert_eq!((status, body.as_str()), (400, r#"{"code":2,"message":"Bad handshake method"}"#));
+    let (status, body) = request(&c, "GET", format!("http://{}/socket.io/?EIO=4&transport=x", s.addr), "").await;
+    assert_eq!((status, body.as_str()), (400, r#"{"code":0,"message":"Transport unknown"}"#));
+    let (status, body) = request(&c, "GET", format!("http://{}/socket.io/?EIO=3&transport=polling", s.addr), "").await;
+    assert_eq!((status, body.as_str()), (400, r#"{"code":5,"message":"Unsupported protocol version"}"#));
+    // A client close answers the pending poll with a noop.
+    let pending = tokio::spawn({
+        let c = c.clone();
+        let url = url.clone();
+        async move { request(&c, "GET", url, "").await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    request(&c, "POST", url.clone(), "1").await;
+    assert_eq!(pending.await.unwrap(), (200, "6".into()));
+}
+
+#[tokio::test]
+async fn v3_polling_gets_the_automatic_connect_with_the_open_packet() {
+    let s = serve(EngineConfig {
+        allow_eio3: true,
+        ..config()
+    })
+    .await;
+    let (status, body) = request(
+        &client(),
+        "GET",
+        format!("http://{}/socket.io/?EIO=3&transport=polling&b64=1", s.addr),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.ends_with("2:40"), "{body}");
+    let (len, open) = body.trim_end_matches("2:40").split_once(':').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), open.len());
+}
+
+async fn ws(addr: SocketAddr, query: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket{query}");
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn next_text<S: StreamExt<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin>(ws: &mut S) -> Option<String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await.ok()?? {
+            Ok(WsMessage::Text(t)) => return Some(t.to_string()),
+            Ok(WsMessage::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_first_ping_after_the_interval_and_no_close_packet_on_timeout() {
+    let s = serve(config()).await;
+    let mut ws = ws(s.addr, "").await;
+    let opened = Instant::now();
+    let open = next_text(&mut ws).await.unwrap();
+    assert!(open.contains(r#""upgrades":[]"#), "{open}");
+    ws.send(WsMessage::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40{\"sid\""));
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("2"));
+    let first_ping = opened.elapsed();
+    assert!(first_ping >= Duration::from_millis(280), "first ping after {first_ping:?}");
+    // No pong: the connection closes after pingTimeout without an Engine.IO close packet.
+    assert_eq!(next_text(&mut ws).await, None);
+    let closed = opened.elapsed();
+    assert!(closed >= Duration::from_millis(480) && closed < Duration::from_millis(1500), "{closed:?}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(*s.echo.disconnects.lock().unwrap(), vec![DisconnectReason::PingTimeout]);
+}
+
+#[tokio::test]
+async fn websocket_binary_event_round_trip_and_refused_connect() {
+    let s = serve(config()).await;
+    let mut ws = ws(s.addr, "").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text(r#"40{"refuse":true}"#)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"44{"message":"refused","data":"why"}"#));
+    ws.send(WsMessage::text("40")).await.unwrap();
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text(r#"451-7["echo",{"_placeholder":true,"num":0}]"#)).await.unwrap();
+    ws.send(WsMessage::binary(vec![5u8, 6])).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"461-7[{"_placeholder":true,"num":0}]"#));
+    let bin = tokio::time::timeout(Duration::from_secs(3), ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(bin, WsMessage::binary(vec![5u8, 6]));
+}
+
+#[tokio::test]
+async fn upgrade_from_polling_to_websocket() {
+    let s = serve(config()).await;
+    let c = client();
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", s.addr);
+    let (_, open) = request(&c, "GET", base.clone(), "").await;
+    let sid = sid_of(&open);
+    let url = format!("{base}&sid={sid}");
+    let pending = tokio::spawn({
+        let c = c.clone();
+        let url = url.clone();
+        async move { request(&c, "GET", url, "").await }
+    });
+    let mut ws = ws(s.addr, &format!("&sid={sid}")).await;
+    ws.send(WsMessage::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("3probe"));
+    assert_eq!(pending.await.unwrap(), (200, "6".into()));
+    ws.send(WsMessage::text("5")).await.unwrap();
+    ws.send(WsMessage::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with("40{\"sid\""));
+    let (status, body) = request(&c, "GET", url, "").await;
+    assert_eq!((status, body.as_str()), (400, r#"{"code":3,"message":"Bad request"}"#));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
+    let s = serve(EngineConfig {
+        max_buffer_bytes: 256 * 1024,
+        ping_interval: Duration::from_secs(30),
+        ..config()
+    })
+    .await;
+    let mut ws = ws(s.addr, "").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text("40")).await.unwrap();
+    next_text(&mut ws).await.unwrap();
+    // The client reads nothing more; the server keeps broadcasting 64 KiB events.
+    let ns = s.io.of("/").unwrap();
+    let payload = Value::Binary(vec![7; 64 * 1024]);
+    let started = Instant::now();
+    while s.echo.disconnects.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never disconnected");
+        ns.broadcast().emit("big", vec![payload.clone()]).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(*s.echo.disconnects.lock().unwrap(), vec![DisconnectReason::SlowConsumer]);
+    assert_eq!(ns.slow_consumers(), 1);
+    assert_eq!(ns.socket_count(), 0);
+    drop(ws);
+}
