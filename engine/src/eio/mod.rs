@@ -1,3 +1,4 @@
 //! Engine.IO: packets and payloads.
 
 pub mod packet;
+pub mod payload;

@@ -1,1 +1,3 @@
 //! WebSocket framing.
+
+pub mod frame;
