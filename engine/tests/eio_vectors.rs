@@ -1,6 +1,8 @@
 //! The Engine.IO codecs against golden vectors produced by Node's engine.io-parser (see
 //! `tests/vectors/eio/README.md`): our encoders must write Node's exact bytes, and our decoders must read them.
 
+#![allow(clippy::expect_used)]
+
 use bytes::Bytes;
 use engine::eio::packet::{Frame, Message, Packet, Protocol, decode_binary, decode_text};
 use engine::eio::payload::{decode_payload, encode_payload};
@@ -27,7 +29,9 @@ fn frame(v: &Value) -> Frame {
     if let Some(t) = v["text"].as_str() {
         Frame::Text(Bytes::copy_from_slice(t.as_bytes()))
     } else {
-        Frame::Binary(Bytes::from(hex(v["binary_hex"].as_str().expect("binary_hex"))))
+        Frame::Binary(Bytes::from(hex(v["binary_hex"]
+            .as_str()
+            .expect("binary_hex"))))
     }
 }
 
@@ -50,14 +54,27 @@ fn payloads_match_node() {
     assert!(cases.len() >= 10);
     for case in cases {
         let protocol = protocol(case);
-        let frames: Vec<Frame> = case["frames"].as_array().expect("frames").iter().map(frame).collect();
+        let frames: Vec<Frame> = case["frames"]
+            .as_array()
+            .expect("frames")
+            .iter()
+            .map(frame)
+            .collect();
         let supports_binary = case["supports_binary"].as_bool().expect("supports_binary");
         let body = hex(case["body_hex"].as_str().expect("body_hex"));
         let (ours, content_type) = encode_payload(protocol, &frames, supports_binary);
         assert_eq!(&ours[..], &body[..], "encoding {case}");
-        assert_eq!(content_type, case["content_type"].as_str().expect("content_type"), "{case}");
+        assert_eq!(
+            content_type,
+            case["content_type"].as_str().expect("content_type"),
+            "{case}"
+        );
         let want: Vec<Packet> = frames.iter().map(packet).collect();
-        assert_eq!(decode_payload(protocol, Bytes::from(body)), Ok(want), "decoding {case}");
+        assert_eq!(
+            decode_payload(protocol, Bytes::from(body)),
+            Ok(want),
+            "decoding {case}"
+        );
     }
 }
 
@@ -69,14 +86,24 @@ fn websocket_packets_match_node() {
         let frame = frame(&case["frame"]);
         let want = packet(&frame);
         if let Some(text) = case["ws"]["text"].as_str() {
-            assert_eq!(want.encode_text().as_deref(), Some(text.as_bytes()), "{case}");
-            assert_eq!(decode_text(Bytes::copy_from_slice(text.as_bytes())), Ok(want), "{case}");
+            assert_eq!(
+                want.encode_text().as_deref(),
+                Some(text.as_bytes()),
+                "{case}"
+            );
+            assert_eq!(
+                decode_text(Bytes::copy_from_slice(text.as_bytes())),
+                Ok(want),
+                "{case}"
+            );
         } else {
             let ws = hex(case["ws"]["binary_hex"].as_str().expect("binary_hex"));
             assert_eq!(want.encode_text(), None);
             if protocol == Protocol::V3 {
                 // The v3 WebSocket form of a binary message: type byte 4, then the data.
-                let Frame::Binary(data) = &frame else { panic!("binary case") };
+                let Frame::Binary(data) = &frame else {
+                    panic!("binary case")
+                };
                 assert_eq!(ws, [&[4u8][..], data].concat(), "{case}");
             }
             assert_eq!(decode_binary(protocol, Bytes::from(ws)), Ok(want), "{case}");
