@@ -1,2 +1,3 @@
 //! WebSocket framing.
+
 pub mod frame;
