@@ -1,3 +1,4 @@
 //! socket.io: packets and parsers.
 
 pub mod packet;
+pub mod parser;

@@ -418,10 +418,7 @@ pub fn write_value(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                match k {
-                    Value::String(s) => write_wtf8_string(s.as_bytes(), out),
-                    other => write_string(&js_key(other), out),
-                }
+                write_key(k, out);
                 out.push(':');
                 write_value(v, out);
             }
@@ -437,6 +434,14 @@ pub fn write_value(value: &Value, out: &mut String) {
             write_buffer(data, out);
             out.push(']');
         }
+    }
+}
+
+/// Appends an object key: a string as itself, another MessagePack key as the property name JavaScript gives it.
+pub fn write_key(key: &Value, out: &mut String) {
+    match key {
+        Value::String(s) => write_wtf8_string(s.as_bytes(), out),
+        other => write_string(&js_key(other), out),
     }
 }
 
