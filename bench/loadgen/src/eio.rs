@@ -328,7 +328,7 @@ impl Client {
             for p in body.split(|b| *b == 0x1e) {
                 match classify(p) {
                     Packet::Connect(_) => connected = true,
-                    // A server may ping over polling before the upgrade (socketioxide sends its
+                    // A server may ping over polling before the upgrade (an engine may send its
                     // first ping with the CONNECT answer): answered on the same transport.
                     Packet::Ping => pinged = true,
                     Packet::ConnectError(e) => {

@@ -202,9 +202,7 @@ impl Driver {
                     return Poll::Ready(false);
                 }
                 ReadOutcome::Failed(code) => {
-                    if let Some(code) = code {
-                        self.control = Some(frame::close_frame(code));
-                    }
+                    self.control = Some(frame::close_frame(code));
                     self.session.close(DisconnectReason::TransportError);
                     return Poll::Ready(false);
                 }

@@ -21,10 +21,11 @@ pub struct RemoteAddr(pub SocketAddr);
 /// The request that opened a session.
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
-    /// Header names (lower case) and values, in request order.
-    pub headers: Vec<(String, String)>,
+    /// Header names (lower case) and values in request order, as `name\0value\0...` in one allocation: every
+    /// connection keeps them, and one string per header would cost more than the rest of an idle connection.
+    headers: Box<str>,
     /// Path and query of the request URL.
-    pub url: String,
+    pub url: Box<str>,
     /// The peer address, when the listener provided it.
     pub address: Option<SocketAddr>,
     /// When the session opened, milliseconds since the Unix epoch.
@@ -34,33 +35,44 @@ pub struct Handshake {
 impl Handshake {
     /// Copies what a socket's `handshake` needs out of the request head.
     pub fn from_parts(parts: &Parts) -> Self {
-        let headers = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
+        let mut headers = String::new();
+        for (k, v) in &parts.headers {
+            // Header values that are not visible ASCII are left out, as `to_str` refuses them.
+            if let Ok(v) = v.to_str() {
+                if !v.contains('\0') {
+                    headers.push_str(k.as_str());
+                    headers.push('\0');
+                    headers.push_str(v);
+                    headers.push('\0');
+                }
+            }
+        }
         let url = parts
             .uri
             .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+            .map_or_else(|| parts.uri.path(), |pq| pq.as_str())
+            .into();
         let address = parts.extensions.get::<RemoteAddr>().map(|a| a.0);
         let issued = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         Self {
-            headers,
+            headers: headers.into(),
             url,
             address,
             issued,
         }
     }
 
+    /// Header names (lower case) and values, in request order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut parts = self.headers.split('\0');
+        std::iter::from_fn(move || Some((parts.next().filter(|k| !k.is_empty())?, parts.next()?)))
+    }
+
     /// A header's value (names are lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// The query string of the URL (without `?`).
@@ -176,8 +188,9 @@ mod tests {
             .extensions
             .insert(RemoteAddr(([127, 0, 0, 1], 5000).into()));
         let h = Handshake::from_parts(&parts);
-        assert_eq!(h.url, "/socket.io/?EIO=4&transport=polling");
+        assert_eq!(&*h.url, "/socket.io/?EIO=4&transport=polling");
         assert_eq!(h.header("origin"), Some("http://a"));
+        assert_eq!(h.headers().collect::<Vec<_>>(), vec![("origin", "http://a")]);
         assert_eq!(h.query(), "EIO=4&transport=polling");
         assert_eq!(h.address, Some(([127, 0, 0, 1], 5000).into()));
     }

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::packet::{self, Packet};
 use super::session::{Session, Transport};
-use crate::ws::frame::{self, FrameReader, Opcode, WsError, WsMessage};
+use crate::ws::frame::{self, FrameReader, Opcode, WsMessage};
 
 /// Bytes read from sockets go through one scratch buffer per thread; a connection keeps only the bytes of an
 /// incomplete frame.
@@ -43,8 +43,8 @@ pub(crate) enum ReadOutcome {
     Pending,
     /// The peer closed the connection (EOF or a close frame).
     Closed,
-    /// The connection failed, or the peer broke the protocol (close code to send, if any).
-    Failed(Option<u16>),
+    /// The peer broke the WebSocket protocol: the close code to send.
+    Failed(u16),
     /// Some messages were read.
     Read,
 }
@@ -68,11 +68,12 @@ impl WsIo {
             let mut buf = ReadBuf::new(&mut scratch[..]);
             match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                 Poll::Pending => ReadOutcome::Pending,
-                Poll::Ready(Err(_)) => ReadOutcome::Failed(None),
+                // A reset connection is a close, as Node reports it ("transport close").
+                Poll::Ready(Err(_)) => ReadOutcome::Closed,
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => ReadOutcome::Closed,
                 Poll::Ready(Ok(())) => match self.reader.feed(buf.filled(), out) {
                     Ok(()) => ReadOutcome::Read,
-                    Err(err) => ReadOutcome::Failed(Some(ws_close_code(&err))),
+                    Err(err) => ReadOutcome::Failed(err.close_code()),
                 },
             }
         })
@@ -100,10 +101,6 @@ impl WsIo {
         data.extend_from_slice(text);
         self.write_all(&data).await
     }
-}
-
-fn ws_close_code(err: &WsError) -> u16 {
-    err.close_code()
 }
 
 /// Whether the request asks for a WebSocket upgrade.

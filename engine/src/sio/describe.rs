@@ -21,9 +21,8 @@ pub(crate) fn describe(socket: &Arc<Socket>) -> SocketDescription {
 pub fn handshake(socket: &Socket) -> Value {
     let h = socket.handshake();
     let headers = Value::Map(
-        h.headers
-            .iter()
-            .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+        h.headers()
+            .map(|(k, v)| (Value::from(k), Value::from(v)))
             .collect(),
     );
     // Decoded as Node's `querystring` does (`+` and percent escapes).
@@ -44,7 +43,7 @@ pub fn handshake(socket: &Socket) -> Value {
             Value::from(h.header("x-forwarded-proto") == Some("https")),
         ),
         ("issued", Value::from(h.issued)),
-        ("url", Value::from(h.url.as_str())),
+        ("url", Value::from(&*h.url)),
         ("query", query),
         ("auth", socket.auth()),
     ];

@@ -329,7 +329,7 @@ async fn meta(
             "server commit": format!("{commit}{}", if dirty.is_empty() || dirty == "?" { "" } else { " (uncommitted changes)" }),
             "server binary built": mtime(server_bin),
             "rustc": cmd_out("rustc", &["--version"]).await,
-            "socketioxide": lock_version(root, "socketioxide"),
+            "engine": "the workspace crate engine/ (see the server commit)",
             "tokio": lock_version(root, "tokio"),
             "hyper": lock_version(root, "hyper"),
             "node": cmd_out("node", &["--version"]).await,
