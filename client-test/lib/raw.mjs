@@ -173,6 +173,11 @@ export class RawWs {
   pause() {
     this.ws.pause();
   }
+
+  /** Read again after `pause`. */
+  resume() {
+    this.ws.resume();
+  }
 }
 
 /**

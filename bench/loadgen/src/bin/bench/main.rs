@@ -39,7 +39,7 @@ struct Cli {
     #[arg(long)]
     no_calibrate: bool,
     /// Only these workloads (comma list of idle-ws, idle-polling, storm-ws, storm-polling,
-    /// fanout-big, fanout-split, fanout-chat, fanout-big-1k).
+    /// fanout-big, fanout-big-2k, fanout-split, fanout-chat, fanout-big-1k).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Engine.IO ping interval for both implementations, ms (the idle hold is two of them).
@@ -127,6 +127,12 @@ fn settings(cli: &Cli) -> Settings {
     } else {
         vec![
             v("big", "big", 0, 1.0, 2000.0, None),
+            // The engine issue's fan-out room: 2,000 receivers.
+            Variant {
+                name: "big-2k".to_owned(),
+                receivers: receivers.min(2_000),
+                ..v("big-2k", "big", 0, 5.0, 10_000.0, None)
+            },
             v("split", "split", 0, 1.0, 2000.0, None),
             v("chat", "chat", 0, 250.0, 200_000.0, Some(0.25)),
             v("big-1k", "big", 1024, 1.0, 2000.0, None),

@@ -385,6 +385,9 @@ impl Server {
                     "off",
                     "--max-buffer",
                     "1000000",
+                    // Node has no byte budget: none here either, for the comparison.
+                    "--max-buffer-bytes",
+                    "1073741824",
                     "--rate-limit",
                     "1000000",
                     "--rate-burst",
