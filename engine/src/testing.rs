@@ -25,8 +25,14 @@ pub(crate) struct Recorder {
 }
 
 impl NamespaceHandler for Recorder {
-    fn authorize(&self, _socket: Arc<Socket>, auth: Value) -> BoxFuture<'static, Result<(), ConnectError>> {
-        let refuse = auth.as_map().is_some_and(|m| m.iter().any(|(k, _)| k.as_str() == Some("refuse")));
+    fn authorize(
+        &self,
+        _socket: Arc<Socket>,
+        auth: Value,
+    ) -> BoxFuture<'static, Result<(), ConnectError>> {
+        let refuse = auth
+            .as_map()
+            .is_some_and(|m| m.iter().any(|(k, _)| k.as_str() == Some("refuse")));
         async move {
             if refuse {
                 Err(ConnectError {

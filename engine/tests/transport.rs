@@ -1,6 +1,8 @@
 //! The engine over real sockets: a hyper server on loopback, raw polling requests and a raw WebSocket client,
 //! checking the packets Node's engine.io and socket.io put on the wire (see `docs/protocol-notes.md`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -27,8 +29,14 @@ struct Echo {
 }
 
 impl NamespaceHandler for Echo {
-    fn authorize(&self, socket: Arc<Socket>, auth: Value) -> BoxFuture<'static, Result<(), ConnectError>> {
-        let refuse = auth.as_map().is_some_and(|m| m.iter().any(|(k, _)| k.as_str() == Some("refuse")));
+    fn authorize(
+        &self,
+        socket: Arc<Socket>,
+        auth: Value,
+    ) -> BoxFuture<'static, Result<(), ConnectError>> {
+        let refuse = auth
+            .as_map()
+            .is_some_and(|m| m.iter().any(|(k, _)| k.as_str() == Some("refuse")));
         if !refuse {
             self.sockets.lock().unwrap().push(socket);
         }
@@ -49,14 +57,25 @@ impl NamespaceHandler for Echo {
         async {}.boxed()
     }
 
-    fn event(&self, _s: Arc<Socket>, _e: String, args: Vec<Value>, ack: Option<AckSender>) -> BoxFuture<'static, ()> {
+    fn event(
+        &self,
+        _s: Arc<Socket>,
+        _e: String,
+        args: Vec<Value>,
+        ack: Option<AckSender>,
+    ) -> BoxFuture<'static, ()> {
         if let Some(ack) = ack {
             let _ = ack.send(args);
         }
         async {}.boxed()
     }
 
-    fn disconnected(&self, _s: Arc<Socket>, reason: DisconnectReason, _r: Vec<String>) -> BoxFuture<'static, ()> {
+    fn disconnected(
+        &self,
+        _s: Arc<Socket>,
+        reason: DisconnectReason,
+        _r: Vec<String>,
+    ) -> BoxFuture<'static, ()> {
         self.disconnects.lock().unwrap().push(reason);
         async {}.boxed()
     }
@@ -104,7 +123,10 @@ fn config() -> EngineConfig {
     }
 }
 
-type Client = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
 
 fn client() -> Client {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http()
@@ -116,7 +138,10 @@ async fn request(c: &Client, method: &str, url: String, body: &str) -> (u16, Str
         .uri(url)
         .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
         .unwrap();
-    let res = tokio::time::timeout(Duration::from_secs(5), c.request(req)).await.unwrap().unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(5), c.request(req))
+        .await
+        .unwrap()
+        .unwrap();
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -139,22 +164,55 @@ async fn polling_handshake_connect_event_and_ack() {
     let sid = sid_of(&open);
     assert_eq!(sid.len(), 20);
     let url = format!("{base}&sid={sid}");
-    assert_eq!(request(&c, "POST", url.clone(), "40").await, (200, "ok".into()));
+    assert_eq!(
+        request(&c, "POST", url.clone(), "40").await,
+        (200, "ok".into())
+    );
     let (_, connect) = request(&c, "GET", url.clone(), "").await;
     assert!(connect.starts_with("40{\"sid\":\""), "{connect}");
     assert_ne!(sid_of(&connect[1..]), sid);
     request(&c, "POST", url.clone(), "421[\"echo\",\"x\"]\u{1e}40/nope,").await;
     let (_, answers) = request(&c, "GET", url.clone(), "").await;
-    assert_eq!(answers, "431[\"x\"]\u{1e}44/nope,{\"message\":\"Invalid namespace\"}");
+    assert_eq!(
+        answers,
+        "431[\"x\"]\u{1e}44/nope,{\"message\":\"Invalid namespace\"}"
+    );
     // Errors with Node's codes.
     let (status, body) = request(&c, "GET", format!("{base}&sid=AAAAAAAAAAAAAAAAAAAA"), "").await;
-    assert_eq!((status, body.as_str()), (400, r#"{"code":1,"message":"Session ID unknown"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"code":1,"message":"Session ID unknown"}"#)
+    );
     let (status, body) = request(&c, "POST", base.clone(), "").await;
-    assert_eq!((status, body.as_str()), (400, r#"{"code":2,"message":"Bad handshake method"}"#));
-    let (status, body) = request(&c, "GET", format!("http://{}/socket.io/?EIO=4&transport=x", s.addr), "").await;
-    assert_eq!((status, body.as_str()), (400, r#"{"code":0,"message":"Transport unknown"}"#));
-    let (status, body) = request(&c, "GET", format!("http://{}/socket.io/?EIO=3&transport=polling", s.addr), "").await;
-    assert_eq!((status, body.as_str()), (400, r#"{"code":5,"message":"Unsupported protocol version"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"code":2,"message":"Bad handshake method"}"#)
+    );
+    let (status, body) = request(
+        &c,
+        "GET",
+        format!("http://{}/socket.io/?EIO=4&transport=x", s.addr),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"code":0,"message":"Transport unknown"}"#)
+    );
+    let (status, body) = request(
+        &c,
+        "GET",
+        format!("http://{}/socket.io/?EIO=3&transport=polling", s.addr),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"code":5,"message":"Unsupported protocol version"}"#
+        )
+    );
     // A client close answers the pending poll with a noop.
     let pending = tokio::spawn({
         let c = c.clone();
@@ -186,14 +244,24 @@ async fn v3_polling_gets_the_automatic_connect_with_the_open_packet() {
     assert_eq!(len.parse::<usize>().unwrap(), open.len());
 }
 
-async fn ws(addr: SocketAddr, query: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+async fn ws(
+    addr: SocketAddr,
+    query: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket{query}");
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
-async fn next_text<S: StreamExt<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin>(ws: &mut S) -> Option<String> {
+async fn next_text<
+    S: StreamExt<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+>(
+    ws: &mut S,
+) -> Option<String> {
     loop {
-        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await.ok()?? {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next())
+            .await
+            .ok()??
+        {
             Ok(WsMessage::Text(t)) => return Some(t.to_string()),
             Ok(WsMessage::Close(_)) | Err(_) => return None,
             Ok(_) => continue,
@@ -212,13 +280,22 @@ async fn websocket_first_ping_after_the_interval_and_no_close_packet_on_timeout(
     assert!(next_text(&mut ws).await.unwrap().starts_with("40{\"sid\""));
     assert_eq!(next_text(&mut ws).await.as_deref(), Some("2"));
     let first_ping = opened.elapsed();
-    assert!(first_ping >= Duration::from_millis(280), "first ping after {first_ping:?}");
+    assert!(
+        first_ping >= Duration::from_millis(280),
+        "first ping after {first_ping:?}"
+    );
     // No pong: the connection closes after pingTimeout without an Engine.IO close packet.
     assert_eq!(next_text(&mut ws).await, None);
     let closed = opened.elapsed();
-    assert!(closed >= Duration::from_millis(480) && closed < Duration::from_millis(1500), "{closed:?}");
+    assert!(
+        closed >= Duration::from_millis(480) && closed < Duration::from_millis(1500),
+        "{closed:?}"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(*s.echo.disconnects.lock().unwrap(), vec![DisconnectReason::PingTimeout]);
+    assert_eq!(
+        *s.echo.disconnects.lock().unwrap(),
+        vec![DisconnectReason::PingTimeout]
+    );
 }
 
 #[tokio::test]
@@ -226,14 +303,30 @@ async fn websocket_binary_event_round_trip_and_refused_connect() {
     let s = serve(config()).await;
     let mut ws = ws(s.addr, "").await;
     next_text(&mut ws).await.unwrap();
-    ws.send(WsMessage::text(r#"40{"refuse":true}"#)).await.unwrap();
-    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"44{"message":"refused","data":"why"}"#));
+    ws.send(WsMessage::text(r#"40{"refuse":true}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some(r#"44{"message":"refused","data":"why"}"#)
+    );
     ws.send(WsMessage::text("40")).await.unwrap();
     next_text(&mut ws).await.unwrap();
-    ws.send(WsMessage::text(r#"451-7["echo",{"_placeholder":true,"num":0}]"#)).await.unwrap();
+    ws.send(WsMessage::text(
+        r#"451-7["echo",{"_placeholder":true,"num":0}]"#,
+    ))
+    .await
+    .unwrap();
     ws.send(WsMessage::binary(vec![5u8, 6])).await.unwrap();
-    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"461-7[{"_placeholder":true,"num":0}]"#));
-    let bin = tokio::time::timeout(Duration::from_secs(3), ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some(r#"461-7[{"_placeholder":true,"num":0}]"#)
+    );
+    let bin = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(bin, WsMessage::binary(vec![5u8, 6]));
 }
 
@@ -258,7 +351,10 @@ async fn upgrade_from_polling_to_websocket() {
     ws.send(WsMessage::text("40")).await.unwrap();
     assert!(next_text(&mut ws).await.unwrap().starts_with("40{\"sid\""));
     let (status, body) = request(&c, "GET", url, "").await;
-    assert_eq!((status, body.as_str()), (400, r#"{"code":3,"message":"Bad request"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"code":3,"message":"Bad request"}"#)
+    );
 }
 
 #[tokio::test]
@@ -278,12 +374,21 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     let payload = Value::Binary(vec![7; 64 * 1024]);
     let started = Instant::now();
     while s.echo.disconnects.lock().unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "never disconnected");
-        ns.broadcast().emit("big", vec![payload.clone()]).await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never disconnected"
+        );
+        ns.broadcast()
+            .emit("big", vec![payload.clone()])
+            .await
+            .unwrap();
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(*s.echo.disconnects.lock().unwrap(), vec![DisconnectReason::SlowConsumer]);
+    assert_eq!(
+        *s.echo.disconnects.lock().unwrap(),
+        vec![DisconnectReason::SlowConsumer]
+    );
     assert_eq!(ns.slow_consumers(), 1);
     assert_eq!(ns.socket_count(), 0);
     drop(ws);

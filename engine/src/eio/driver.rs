@@ -38,7 +38,11 @@ const MAX_IOVECS: usize = 64;
 const READS_PER_POLL: usize = 16;
 
 /// Spawns the task of `session`, on `ws` when the session opened over WebSocket.
-pub(crate) fn spawn(session: Arc<Session>, ws: Option<WsIo>, first: Option<BoxFuture<'static, ()>>) {
+pub(crate) fn spawn(
+    session: Arc<Session>,
+    ws: Option<WsIo>,
+    first: Option<BoxFuture<'static, ()>>,
+) {
     tokio::spawn(Driver::new(session, ws, first).run());
 }
 
@@ -142,21 +146,21 @@ impl Driver {
             }
 
             // The message being handled, then the next ones in order.
-            if let Some(handler) = &mut self.handler {
-                if handler.as_mut().poll(cx).is_ready() {
-                    self.handler = None;
-                    progress = true;
-                }
+            if let Some(handler) = &mut self.handler
+                && handler.as_mut().poll(cx).is_ready()
+            {
+                self.handler = None;
+                progress = true;
             }
             while self.handler.is_none() {
                 let Some(message) = self.session.lock().inbound.pop_front() else {
                     break;
                 };
                 progress = true;
-                if let Some(mut handler) = crate::sio::client::on_message(&self.session, message) {
-                    if handler.as_mut().poll(cx).is_pending() {
-                        self.handler = Some(handler);
-                    }
+                if let Some(mut handler) = crate::sio::client::on_message(&self.session, message)
+                    && handler.as_mut().poll(cx).is_pending()
+                {
+                    self.handler = Some(handler);
                 }
             }
 
@@ -293,15 +297,14 @@ impl Driver {
         let mut left = n + self.head_written;
         let mut done = 0;
         let mut done_bytes = 0;
-        for i in 0..count {
-            let total = lens[i] + frame_payload(&self.writing[i]).len();
-            if left >= total {
-                left -= total;
-                done += 1;
-                done_bytes += self.writing[i].len();
-            } else {
+        for (len, f) in lens.iter().zip(&self.writing).take(count) {
+            let total = len + frame_payload(f).len();
+            if left < total {
                 break;
             }
+            left -= total;
+            done += 1;
+            done_bytes += f.len();
         }
         self.writing.drain(..done);
         self.head_written = left;

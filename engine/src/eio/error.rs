@@ -71,6 +71,25 @@ impl RequestError {
     }
 }
 
+impl RequestError {
+    /// The answer to a refused WebSocket upgrade request: Node answers those before the upgrade with the bare
+    /// message as `text/html` and closes the connection.
+    pub fn upgrade_response<B: From<Bytes>>(&self) -> Response<B> {
+        let mut res = Response::new(B::from(Bytes::from_static(self.message().as_bytes())));
+        *res.status_mut() = self.status();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/html"),
+        );
+        h.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        res
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,13 +38,13 @@ impl Handshake {
         let mut headers = String::new();
         for (k, v) in &parts.headers {
             // Header values that are not visible ASCII are left out, as `to_str` refuses them.
-            if let Ok(v) = v.to_str() {
-                if !v.contains('\0') {
-                    headers.push_str(k.as_str());
-                    headers.push('\0');
-                    headers.push_str(v);
-                    headers.push('\0');
-                }
+            if let Ok(v) = v.to_str()
+                && !v.contains('\0')
+            {
+                headers.push_str(k.as_str());
+                headers.push('\0');
+                headers.push_str(v);
+                headers.push('\0');
             }
         }
         let url = parts
@@ -190,7 +190,10 @@ mod tests {
         let h = Handshake::from_parts(&parts);
         assert_eq!(&*h.url, "/socket.io/?EIO=4&transport=polling");
         assert_eq!(h.header("origin"), Some("http://a"));
-        assert_eq!(h.headers().collect::<Vec<_>>(), vec![("origin", "http://a")]);
+        assert_eq!(
+            h.headers().collect::<Vec<_>>(),
+            vec![("origin", "http://a")]
+        );
         assert_eq!(h.query(), "EIO=4&transport=polling");
         assert_eq!(h.address, Some(([127, 0, 0, 1], 5000).into()));
     }

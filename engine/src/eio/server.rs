@@ -112,31 +112,33 @@ impl Engine {
         ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
         B: From<Bytes>,
     {
+        let upgrade = websocket::is_upgrade(req.headers());
+        let refuse = |err: RequestError| {
+            if upgrade {
+                err.upgrade_response()
+            } else {
+                err.response()
+            }
+        };
         let query = match Query::parse(req.uri().query(), self.config.transports) {
             Ok(q) => q,
-            Err(err) => return err.response(),
+            Err(err) => return refuse(err),
         };
-        let upgrade = websocket::is_upgrade(req.headers());
         let Some(sid) = &query.sid else {
             return self.handshake(query, upgrade, req);
         };
         let Some(session) = self.get(sid) else {
-            return RequestError::UnknownSid.response();
+            return refuse(RequestError::UnknownSid);
         };
         if session.protocol != query.protocol {
-            return RequestError::BadRequest.response();
+            return refuse(RequestError::BadRequest);
         }
         if upgrade && query.transport == Transport::WebSocket {
             return self.upgrade(session, &mut req);
         }
-        let (transport, upgrading) = {
-            let state = session.lock();
-            (state.transport, state.upgrading)
-        };
-        if transport != query.transport || query.transport != Transport::Polling {
+        if session.transport() != query.transport || query.transport != Transport::Polling {
             // Node: a request for another transport than the session's, without an upgrade.
-            let _ = upgrading;
-            return RequestError::BadRequest.response();
+            return refuse(RequestError::BadRequest);
         }
         match *req.method() {
             Method::GET => super::polling::get(session).await,
@@ -165,14 +167,21 @@ impl Engine {
     where
         ReqBody: Send + 'static,
     {
+        let refuse = |err: RequestError| {
+            if upgrade {
+                err.upgrade_response()
+            } else {
+                err.response()
+            }
+        };
         if req.method() != Method::GET {
-            return RequestError::BadHandshakeMethod.response();
+            return refuse(RequestError::BadHandshakeMethod);
         }
         if query.protocol == Protocol::V3 && !self.config.allow_eio3 {
-            return RequestError::UnsupportedProtocolVersion.response();
+            return refuse(RequestError::UnsupportedProtocolVersion);
         }
         if query.transport == Transport::WebSocket && !upgrade {
-            return RequestError::BadRequest.response();
+            return refuse(RequestError::BadRequest);
         }
         let accept = if query.transport == Transport::WebSocket {
             match websocket::accept::<B>(req.headers()) {
@@ -216,8 +225,11 @@ impl Engine {
         self.insert(session.clone());
         // v3: the automatic connect to `/` runs now, so that its `40` joins the open packet when the
         // middleware answers at once (as in Node).
-        let first = crate::sio::client::on_open(&session)
-            .and_then(|mut f| futures_util::FutureExt::now_or_never(&mut f).is_none().then_some(f));
+        let first = crate::sio::client::on_open(&session).and_then(|mut f| {
+            futures_util::FutureExt::now_or_never(&mut f)
+                .is_none()
+                .then_some(f)
+        });
         match (accept, on_upgrade) {
             (Some(res), Some(on_upgrade)) => {
                 let max = usize::try_from(self.config.max_payload).unwrap_or(usize::MAX);

@@ -249,7 +249,9 @@ impl Session {
                 hb.deadline = now + config.ping_interval + config.ping_timeout;
                 state.queued_packets += 1;
                 state.queued_bytes += 1;
-                state.outbox.push_back(Frame::Text(Bytes::from_static(b"3")));
+                state
+                    .outbox
+                    .push_back(Frame::Text(Bytes::from_static(b"3")));
                 state.wake_writer();
             }
             Packet::Ping(_) => {
@@ -289,13 +291,13 @@ impl Session {
         if state.closing.is_some() {
             return None;
         }
-        if let Some(deadline) = state.connect_deadline {
-            if now >= deadline {
-                drop(state);
-                // No namespace within `connectTimeout`: Node's `client.close()`.
-                self.close(DisconnectReason::ForcedClose);
-                return None;
-            }
+        if let Some(deadline) = state.connect_deadline
+            && now >= deadline
+        {
+            drop(state);
+            // No namespace within `connectTimeout`: Node's `client.close()`.
+            self.close(DisconnectReason::ForcedClose);
+            return None;
         }
         if now < state.heartbeat.deadline {
             // Moved by a pong or a v3 ping since the timer was set.
@@ -415,7 +417,10 @@ mod tests {
         assert_eq!(next, Some(opened + Duration::from_millis(500)));
         tokio::time::advance(Duration::from_millis(200)).await;
         assert_eq!(s.on_heartbeat(), None);
-        assert_eq!(s.lock().closing, Some((DisconnectReason::PingTimeout, PollEnd::Close)));
+        assert_eq!(
+            s.lock().closing,
+            Some((DisconnectReason::PingTimeout, PollEnd::Close))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -449,7 +454,10 @@ mod tests {
         let (io, _) = testing::io(config());
         let s = testing::session(&io, Protocol::V4);
         s.on_packet(Packet::Ping(Bytes::new()));
-        assert_eq!(s.lock().closing.map(|c| c.0), Some(DisconnectReason::TransportError));
+        assert_eq!(
+            s.lock().closing.map(|c| c.0),
+            Some(DisconnectReason::TransportError)
+        );
     }
 
     #[tokio::test]
@@ -461,17 +469,29 @@ mod tests {
             assert_eq!(s.send(std::slice::from_ref(&f), false), Ok(()));
         }
         // 4 x 30 bytes is over the 100-byte budget.
-        assert_eq!(s.send(std::slice::from_ref(&f), false), Err(SendError::SlowConsumer));
+        assert_eq!(
+            s.send(std::slice::from_ref(&f), false),
+            Err(SendError::SlowConsumer)
+        );
         assert!(outbox(&s).is_empty());
-        assert_eq!(s.lock().closing.map(|c| c.0), Some(DisconnectReason::SlowConsumer));
-        assert_eq!(s.send(std::slice::from_ref(&f), false), Err(SendError::Closed));
+        assert_eq!(
+            s.lock().closing.map(|c| c.0),
+            Some(DisconnectReason::SlowConsumer)
+        );
+        assert_eq!(
+            s.send(std::slice::from_ref(&f), false),
+            Err(SendError::Closed)
+        );
 
         let s = testing::session(&io, Protocol::V4);
         let small = text("4x");
         for _ in 0..4 {
             assert_eq!(s.send(std::slice::from_ref(&small), false), Ok(()));
         }
-        assert_eq!(s.send(std::slice::from_ref(&small), false), Err(SendError::SlowConsumer));
+        assert_eq!(
+            s.send(std::slice::from_ref(&small), false),
+            Err(SendError::SlowConsumer)
+        );
     }
 
     #[tokio::test]

@@ -170,18 +170,18 @@ impl Namespace {
     }
 
     pub(crate) fn room_joined(&self, socket: &Arc<Socket>, room: &Arc<str>) {
-        if self.rooms.add(room, socket) {
-            if let Some(a) = self.adapter.get() {
-                a.room_created(room);
-            }
+        if self.rooms.add(room, socket)
+            && let Some(a) = self.adapter.get()
+        {
+            a.room_created(room);
         }
     }
 
     pub(crate) fn room_left(&self, socket: &Socket, room: &str) {
-        if self.rooms.remove(room, &socket.id) {
-            if let Some(a) = self.adapter.get() {
-                a.room_deleted(room);
-            }
+        if self.rooms.remove(room, &socket.id)
+            && let Some(a) = self.adapter.get()
+        {
+            a.room_deleted(room);
         }
     }
 
@@ -359,13 +359,26 @@ mod tests {
         for s in &sockets {
             s.join("r");
         }
-        let packet = Packet::event("/", "news", vec![Value::from("x"), Value::Binary(vec![1, 2, 3])]);
-        let d = ns.deliver(&packet, &BroadcastOptions {
-            rooms: vec!["r".into()],
-            except: vec![sockets[2].id.to_string()],
-            ..Default::default()
-        });
-        assert_eq!(d, Delivery { sent: 2, slow_consumers: 0 });
+        let packet = Packet::event(
+            "/",
+            "news",
+            vec![Value::from("x"), Value::Binary(vec![1, 2, 3])],
+        );
+        let d = ns.deliver(
+            &packet,
+            &BroadcastOptions {
+                rooms: vec!["r".into()],
+                except: vec![sockets[2].id.to_string()],
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            d,
+            Delivery {
+                sent: 2,
+                slow_consumers: 0
+            }
+        );
         let a = outbox(&sockets[0]);
         let b = outbox(&sockets[1]);
         assert_eq!(a.len(), 2, "text packet and one attachment");
