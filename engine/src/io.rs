@@ -23,6 +23,7 @@ pub struct IoBuilder {
     config: EngineConfig,
     namespaces: Vec<(String, Arc<dyn NamespaceHandler>)>,
     adapter: Arc<dyn AdapterFactory>,
+    hooks: crate::hooks::MaybeHooks,
 }
 
 impl IoBuilder {
@@ -32,6 +33,7 @@ impl IoBuilder {
             config,
             namespaces: Vec::new(),
             adapter: Arc::new(MemoryAdapterFactory),
+            hooks: None,
         }
     }
 
@@ -51,17 +53,23 @@ impl IoBuilder {
         self
     }
 
+    /// Observes the engine with `hooks` (none by default: no cost).
+    pub fn hooks(mut self, hooks: Arc<dyn crate::hooks::Hooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
     /// The server.
     pub fn build(self) -> Io {
         let parser = self.config.parser;
         let mut map = HashMap::new();
         for (name, handler) in self.namespaces {
-            let ns = Arc::new(Namespace::new(name.clone(), handler, parser));
+            let ns = Arc::new(Namespace::new(name.clone(), handler, parser, self.hooks.clone()));
             ns.set_adapter(self.adapter.create(LocalNamespace(Arc::downgrade(&ns))));
             map.insert(name, ns);
         }
         Io {
-            engine: Arc::new(Engine::new(self.config, Namespaces(map))),
+            engine: Arc::new(Engine::new(self.config, Namespaces(map), self.hooks)),
         }
     }
 }

@@ -20,6 +20,7 @@
 pub mod adapter;
 pub mod config;
 pub mod eio;
+pub mod hooks;
 pub mod io;
 pub mod sid;
 pub mod sio;
@@ -35,6 +36,7 @@ pub use adapter::{
 pub use config::{EngineConfig, Transports};
 pub use eio::handshake::{Handshake, RemoteAddr};
 pub use eio::reason::DisconnectReason;
+pub use hooks::Hooks;
 pub use eio::session::{SendError, Transport};
 pub use io::{EngineLayer, Io, IoBuilder};
 pub use sid::Sid;

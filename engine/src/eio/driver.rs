@@ -365,7 +365,12 @@ impl Driver {
             state.inbound = VecDeque::new();
             state.wake_all();
         }
-        self.session.engine.remove(&self.session);
+        let reason = self
+            .session
+            .lock()
+            .closing
+            .map_or(DisconnectReason::TransportClose, |(r, _)| r);
+        self.session.engine.remove(&self.session, reason);
     }
 }
 

@@ -30,16 +30,18 @@ pub struct Engine {
     /// Counters.
     pub stats: EngineStats,
     pub(crate) namespaces: Namespaces,
+    pub(crate) hooks: crate::hooks::MaybeHooks,
     emptied: tokio::sync::Notify,
 }
 
 impl Engine {
-    pub(crate) fn new(config: EngineConfig, namespaces: Namespaces) -> Self {
+    pub(crate) fn new(config: EngineConfig, namespaces: Namespaces, hooks: crate::hooks::MaybeHooks) -> Self {
         Self {
             config,
             sessions: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             stats: EngineStats::default(),
             namespaces,
+            hooks,
             emptied: tokio::sync::Notify::new(),
         }
     }
@@ -56,18 +58,26 @@ impl Engine {
 
     fn insert(&self, session: Arc<Session>) {
         self.stats.connections.fetch_add(1, Relaxed);
-        if session.transport() == Transport::Polling {
+        let transport = session.transport();
+        if transport == Transport::Polling {
             self.stats.polling_sessions.fetch_add(1, Relaxed);
+        }
+        if let Some(h) = &self.hooks {
+            h.connection_opened(session.id, transport);
         }
         self.shard(&session.id).insert(session.id, session);
     }
 
     /// Removes a closed session.
-    pub(crate) fn remove(&self, session: &Session) {
+    pub(crate) fn remove(&self, session: &Session, reason: DisconnectReason) {
         if self.shard(&session.id).remove(&session.id).is_some() {
             self.stats.disconnections.fetch_add(1, Relaxed);
-            if session.transport() == Transport::Polling {
+            let transport = session.transport();
+            if transport == Transport::Polling {
                 self.stats.polling_sessions.fetch_sub(1, Relaxed);
+            }
+            if let Some(h) = &self.hooks {
+                h.connection_closed(session.id, transport, reason);
             }
             if self.stats.open_sessions() == 0 {
                 self.emptied.notify_waiters();

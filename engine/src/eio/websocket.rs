@@ -156,6 +156,9 @@ pub(crate) async fn probe(session: Arc<Session>, mut ws: WsIo) {
             .stats
             .polling_sessions
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = &session.engine.hooks {
+            h.transport_upgraded(session.id);
+        }
         state.handoff = Some(ws);
         state.wake_all();
     }

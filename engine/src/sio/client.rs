@@ -122,6 +122,9 @@ fn dispatch(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static,
                 socket: socket.clone(),
                 id,
             });
+            if let Some(h) = &socket.ns.hooks {
+                h.event_received(&socket, &event, &data);
+            }
             let handler = socket.ns.handler.clone();
             Some(handler.event(socket, event, data, ack))
         }
@@ -202,6 +205,9 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
                 data,
             };
             let _ = socket.send_packet(&answer, false);
+            if let Some(h) = &ns.hooks {
+                h.socket_connected(&socket);
+            }
             ns.handler.connected(socket).await;
         }
         .boxed(),
@@ -275,6 +281,9 @@ fn finish_socket(socket: Arc<Socket>, reason: DisconnectReason) {
     rooms.extend(socket.leave_all().iter().map(|r| r.to_string()));
     ns.remove(&socket);
     socket.acks.clear();
+    if let Some(h) = &ns.hooks {
+        h.socket_disconnected(&socket, reason);
+    }
     let handler = ns.handler.clone();
     tokio::spawn(handler.disconnected(socket, reason, rooms));
 }

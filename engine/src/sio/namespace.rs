@@ -89,6 +89,7 @@ pub struct Namespace {
     next_ack: AtomicU64,
     slow_consumers: AtomicU64,
     parser: super::parser::Parser,
+    pub(crate) hooks: crate::hooks::MaybeHooks,
 }
 
 impl Namespace {
@@ -96,6 +97,7 @@ impl Namespace {
         name: String,
         handler: Arc<dyn NamespaceHandler>,
         parser: super::parser::Parser,
+        hooks: crate::hooks::MaybeHooks,
     ) -> Self {
         Self {
             name,
@@ -106,6 +108,7 @@ impl Namespace {
             next_ack: AtomicU64::new(0),
             slow_consumers: AtomicU64::new(0),
             parser,
+            hooks,
         }
     }
 
@@ -175,6 +178,9 @@ impl Namespace {
         {
             a.room_created(room);
         }
+        if let Some(h) = &self.hooks {
+            h.room_joined(socket, room);
+        }
     }
 
     pub(crate) fn room_left(&self, socket: &Socket, room: &str) {
@@ -182,6 +188,9 @@ impl Namespace {
             && let Some(a) = self.adapter.get()
         {
             a.room_deleted(room);
+        }
+        if let Some(h) = &self.hooks {
+            h.room_left(socket, room);
         }
     }
 
@@ -246,8 +255,14 @@ impl Namespace {
     pub fn deliver(&self, packet: &Packet, opts: &BroadcastOptions) -> Delivery {
         let frames = self.encode(packet);
         let mut delivery = Delivery::default();
+        let sent_hook = self.hooks.as_ref().zip(packet.data.as_ref().and_then(Value::as_array));
         self.for_each_target(opts, |s| match s.session.send(&frames, opts.volatile) {
-            Ok(()) => delivery.sent += 1,
+            Ok(()) => {
+                delivery.sent += 1;
+                if let Some((h, data)) = sent_hook {
+                    h.event_sent(s, data);
+                }
+            }
             Err(SendError::SlowConsumer) => delivery.slow_consumers += 1,
             Err(SendError::Closed) => {}
         });

@@ -170,7 +170,11 @@ impl Socket {
     /// Emits `event` with `args` to this client.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
         let packet = Packet::event(self.ns.name(), event, args);
-        self.send_packet(&packet, false)
+        self.send_packet(&packet, false)?;
+        if let (Some(h), Some(Value::Array(data))) = (&self.ns.hooks, &packet.data) {
+            h.event_sent(self, data);
+        }
+        Ok(())
     }
 
     /// Emits `event` and waits for the client's acknowledgement (all its arguments).
