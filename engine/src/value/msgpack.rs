@@ -110,16 +110,9 @@ pub fn encode_with(value: &Value, dialect: Dialect, out: &mut Vec<u8>) {
             Value::F32(f) => return write_js_number(f64::from(*f), out),
             Value::F64(f) => return write_js_number(*f, out),
             Value::String(s) if s.as_str().is_none() => {
-                // Node's `Buffer.write` turns each lone surrogate into U+FFFD.
-                let mut text = String::with_capacity(s.as_bytes().len());
-                for piece in wtf8_pieces(s.as_bytes()) {
-                    match piece {
-                        Wtf8Piece::Str(part) => text.push_str(part),
-                        Wtf8Piece::Surrogate(_) | Wtf8Piece::Invalid => text.push('\u{fffd}'),
-                    }
-                }
-                write_len(text.len(), 0xa0, 32, [0xd9, 0xda, 0xdb], out);
-                out.extend_from_slice(text.as_bytes());
+                let bytes = notepack2_string_bytes(s.as_bytes());
+                write_len(bytes.len(), 0xa0, 32, [0xd9, 0xda, 0xdb], out);
+                out.extend_from_slice(&bytes);
                 return;
             }
             Value::Ext(TIMESTAMP_EXT_TYPE, data) => {
@@ -200,6 +193,55 @@ pub fn encode_with(value: &Value, dialect: Dialect, out: &mut Vec<u8>) {
             out.extend_from_slice(data);
         }
     }
+}
+
+/// The bytes notepack.io 2.2 writes for a JavaScript string holding lone surrogates (given as WTF-8).
+///
+/// Strings of more than 32 UTF-16 units go through `Buffer.write`, which writes each lone surrogate as U+FFFD.
+/// Shorter ones go through notepack.io's own UTF-8 writer, which takes any surrogate as the first half of a pair
+/// and combines it with the next unit (even an ordinary character, or nothing at the end: 0), so `"\ud83d"`
+/// becomes U+1F400. Reproduced so that a relayed string gives the same bytes as Node.
+fn notepack2_string_bytes(wtf8: &[u8]) -> Vec<u8> {
+    let mut units: Vec<u16> = Vec::with_capacity(wtf8.len());
+    for piece in wtf8_pieces(wtf8) {
+        match piece {
+            Wtf8Piece::Str(s) => units.extend(s.encode_utf16()),
+            Wtf8Piece::Surrogate(unit) => units.push(unit),
+            Wtf8Piece::Invalid => units.push(0xfffd),
+        }
+    }
+    if units.len() > 32 {
+        return String::from_utf16_lossy(&units).into_bytes();
+    }
+    let mut out = Vec::with_capacity(units.len() * 3);
+    let mut i = 0;
+    while i < units.len() {
+        let c = u32::from(units[i]);
+        // The truncating casts take the bit fields of the UTF-8 layout.
+        if c < 0x80 {
+            out.push(c as u8);
+        } else if c < 0x800 {
+            out.extend_from_slice(&[0xc0 | (c >> 6) as u8, 0x80 | (c & 0x3f) as u8]);
+        } else if !(0xd800..0xe000).contains(&c) {
+            out.extend_from_slice(&[
+                0xe0 | (c >> 12) as u8,
+                0x80 | ((c >> 6) & 0x3f) as u8,
+                0x80 | (c & 0x3f) as u8,
+            ]);
+        } else {
+            i += 1;
+            let next = units.get(i).map_or(0, |u| u32::from(*u));
+            let c = 0x10000 + (((c & 0x3ff) << 10) | (next & 0x3ff));
+            out.extend_from_slice(&[
+                0xf0 | (c >> 18) as u8,
+                0x80 | ((c >> 12) & 0x3f) as u8,
+                0x80 | ((c >> 6) & 0x3f) as u8,
+                0x80 | (c & 0x3f) as u8,
+            ]);
+        }
+        i += 1;
+    }
+    out
 }
 
 /// A JavaScript number as notepack.io 2.2 writes it: integral finite numbers as integers (beyond 2^32 as
