@@ -13,6 +13,27 @@ pub struct Transports {
     pub websocket: bool,
 }
 
+/// Connection state recovery (Node's `connectionStateRecovery`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// `maxDisconnectionDuration`: how long a disconnected socket's session and missed packets are kept.
+    pub max_disconnection: Duration,
+    /// `skipMiddlewares`: a recovered socket skips the connect middleware.
+    pub skip_middlewares: bool,
+    /// Most packets the in-memory store keeps per namespace (older ones are dropped first).
+    pub max_packets: usize,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Self {
+            max_disconnection: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+        }
+    }
+}
+
 /// Engine settings (Node's `ServerOptions` names in the doc comments).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -38,6 +59,8 @@ pub struct EngineConfig {
     pub max_buffer_packets: usize,
     /// Outgoing bytes a session may have queued; beyond it the session is closed as a slow consumer.
     pub max_buffer_bytes: usize,
+    /// Connection state recovery, when on.
+    pub recovery: Option<Recovery>,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +80,7 @@ impl Default for EngineConfig {
             parser: Parser::Default,
             max_buffer_packets: 1024,
             max_buffer_bytes: 4 * 1024 * 1024,
+            recovery: None,
         }
     }
 }

@@ -64,7 +64,13 @@ impl IoBuilder {
         let parser = self.config.parser;
         let mut map = HashMap::new();
         for (name, handler) in self.namespaces {
-            let ns = Arc::new(Namespace::new(name.clone(), handler, parser, self.hooks.clone()));
+            let ns = Arc::new(Namespace::new(
+                name.clone(),
+                handler,
+                parser,
+                self.hooks.clone(),
+                self.config.recovery.clone(),
+            ));
             ns.set_adapter(self.adapter.create(LocalNamespace(Arc::downgrade(&ns))));
             map.insert(name, ns);
         }

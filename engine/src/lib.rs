@@ -36,8 +36,8 @@ pub use adapter::{
 pub use config::{EngineConfig, Transports};
 pub use eio::handshake::{Handshake, RemoteAddr};
 pub use eio::reason::DisconnectReason;
-pub use hooks::Hooks;
 pub use eio::session::{SendError, Transport};
+pub use hooks::Hooks;
 pub use io::{EngineLayer, Io, IoBuilder};
 pub use sid::Sid;
 pub use sio::ack::{AckError, AckSender};

@@ -393,3 +393,108 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     assert_eq!(ns.socket_count(), 0);
     drop(ws);
 }
+
+fn packet_json(text: &str, prefix: &str) -> serde_json::Value {
+    let Some(json) = text.strip_prefix(prefix) else {
+        panic!("expected {prefix}..., got {text}");
+    };
+    serde_json::from_str(json).unwrap()
+}
+
+#[tokio::test]
+async fn connection_state_recovery_replays_missed_events_before_the_connect_answer() {
+    let s = serve(EngineConfig {
+        recovery: Some(engine::config::Recovery::default()),
+        ..config()
+    })
+    .await;
+    let ns = s.io.of("/").unwrap();
+    let mut a = ws(s.addr, "").await;
+    next_text(&mut a).await.unwrap();
+    a.send(WsMessage::text("40")).await.unwrap();
+    let connect = packet_json(&next_text(&mut a).await.unwrap(), "40");
+    let (sid, pid) = (
+        connect["sid"].as_str().unwrap().to_owned(),
+        connect["pid"].as_str().unwrap().to_owned(),
+    );
+    ns.broadcast()
+        .emit("first", vec![Value::from(1)])
+        .await
+        .unwrap();
+    let first = packet_json(&next_text(&mut a).await.unwrap(), "42");
+    assert_eq!(first[0], "first");
+    let offset = first[2].as_str().unwrap().to_owned();
+    // The transport drops; meanwhile events are sent to everyone and to the socket itself.
+    drop(a);
+    let started = Instant::now();
+    while s.echo.disconnects.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ns.broadcast().emit("second", vec![]).await.unwrap();
+    ns.to(sid.as_str()).emit("direct", vec![]).await.unwrap();
+    // Another connection comes back with the pid and offset.
+    let mut b = ws(s.addr, "").await;
+    next_text(&mut b).await.unwrap();
+    b.send(WsMessage::text(format!(
+        r#"40{{"pid":"{pid}","offset":"{offset}"}}"#
+    )))
+    .await
+    .unwrap();
+    let second = packet_json(&next_text(&mut b).await.unwrap(), "42");
+    assert_eq!(second[0], "second");
+    let direct = packet_json(&next_text(&mut b).await.unwrap(), "42");
+    assert_eq!(direct[0], "direct");
+    let again = packet_json(&next_text(&mut b).await.unwrap(), "40");
+    assert_eq!(
+        (again["sid"].as_str(), again["pid"].as_str()),
+        (Some(sid.as_str()), Some(pid.as_str()))
+    );
+    // A session recovers once: while it is connected again, the same pid and offset give a new session.
+    let mut c = ws(s.addr, "").await;
+    next_text(&mut c).await.unwrap();
+    c.send(WsMessage::text(format!(
+        r#"40{{"pid":"{pid}","offset":"{offset}"}}"#
+    )))
+    .await
+    .unwrap();
+    let fresh = packet_json(&next_text(&mut c).await.unwrap(), "40");
+    assert_ne!(fresh["sid"].as_str(), Some(sid.as_str()));
+    drop(b);
+}
+
+#[tokio::test]
+async fn a_client_that_received_no_event_still_recovers() {
+    let s = serve(EngineConfig {
+        recovery: Some(engine::config::Recovery::default()),
+        ..config()
+    })
+    .await;
+    let ns = s.io.of("/").unwrap();
+    let mut a = ws(s.addr, "").await;
+    next_text(&mut a).await.unwrap();
+    a.send(WsMessage::text("40")).await.unwrap();
+    let connect = packet_json(&next_text(&mut a).await.unwrap(), "40");
+    let pid = connect["pid"].as_str().unwrap().to_owned();
+    drop(a);
+    let started = Instant::now();
+    while s.echo.disconnects.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ns.broadcast().emit("missed", vec![]).await.unwrap();
+    let mut b = ws(s.addr, "").await;
+    next_text(&mut b).await.unwrap();
+    // socket.io-client sends no offset when it never received one.
+    b.send(WsMessage::text(format!(r#"40{{"pid":"{pid}"}}"#)))
+        .await
+        .unwrap();
+    let missed = packet_json(&next_text(&mut b).await.unwrap(), "42");
+    assert_eq!(missed[0], "missed");
+    assert!(
+        next_text(&mut b)
+            .await
+            .unwrap()
+            .starts_with("40{\"sid\":\"".to_owned().as_str())
+    );
+}

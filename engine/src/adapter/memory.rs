@@ -7,6 +7,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use rmpv::Value;
 
+use super::recovery::RecoveryStore;
 use super::{
     AckResponses, Adapter, AdapterError, AdapterFactory, BroadcastOptions, LocalNamespace,
     PersistedSession, RestoredSession, SocketDescription,
@@ -16,6 +17,7 @@ use crate::sio::packet::Packet;
 /// One server's adapter.
 pub struct MemoryAdapter {
     local: LocalNamespace,
+    recovery: Option<RecoveryStore>,
 }
 
 /// Creates [`MemoryAdapter`]s.
@@ -23,16 +25,26 @@ pub struct MemoryAdapterFactory;
 
 impl AdapterFactory for MemoryAdapterFactory {
     fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
-        Arc::new(MemoryAdapter { local: namespace })
+        let recovery = namespace
+            .get()
+            .and_then(|ns| ns.recovery().cloned())
+            .map(RecoveryStore::new);
+        Arc::new(MemoryAdapter {
+            local: namespace,
+            recovery,
+        })
     }
 }
 
 impl Adapter for MemoryAdapter {
     fn broadcast(
         &self,
-        packet: Packet,
+        mut packet: Packet,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        if let Some(store) = &self.recovery {
+            store.on_broadcast(&mut packet, &opts);
+        }
         if let Some(ns) = self.local.get() {
             ns.deliver(&packet, &opts);
         }
@@ -118,15 +130,30 @@ impl Adapter for MemoryAdapter {
         async { Ok(1) }.boxed()
     }
 
-    fn persist_session(&self, _session: PersistedSession) -> BoxFuture<'_, ()> {
+    fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()> {
+        if let Some(store) = &self.recovery {
+            store.persist(session);
+        }
         async {}.boxed()
     }
 
     fn restore_session(
         &self,
-        _pid: String,
-        _offset: String,
+        pid: String,
+        offset: Option<String>,
     ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
-        async { Ok(None) }.boxed()
+        let restored = self
+            .recovery
+            .as_ref()
+            .and_then(|store| store.restore(&pid, offset.as_deref()));
+        async { Ok(restored) }.boxed()
+    }
+
+    fn latest_offset(&self) -> BoxFuture<'_, Option<String>> {
+        let latest = self
+            .recovery
+            .as_ref()
+            .and_then(RecoveryStore::latest_offset);
+        async { latest }.boxed()
     }
 }

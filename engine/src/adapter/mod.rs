@@ -6,6 +6,7 @@
 //! server) only applies it locally.
 
 mod memory;
+pub mod recovery;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -57,6 +58,9 @@ pub struct PersistedSession {
     pub rooms: Vec<String>,
     /// `socket.data`.
     pub data: Value,
+    /// The latest offset when the socket connected, for a client that never received an offset (not in Node's
+    /// format: Node servers ignore it).
+    pub connected_offset: Option<String>,
 }
 
 /// A restored session and the events the client missed, in order.
@@ -150,13 +154,18 @@ pub trait Adapter: Send + Sync + 'static {
     /// Keeps a disconnected socket's session for connection state recovery.
     fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()>;
 
-    /// Takes back a persisted session and the events it missed since `offset`; `None` when it cannot be
-    /// recovered.
+    /// Takes back a persisted session (once) and the events it missed since `offset` (since it connected, without
+    /// one); `None` when it cannot be recovered.
     fn restore_session(
         &self,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>>;
+
+    /// The offset of the latest stored packet (recorded when a socket connects).
+    fn latest_offset(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
 
     /// A room got its first local member (sharded Redis subscribes to it).
     fn room_created(&self, _room: &str) {}

@@ -35,7 +35,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(config: EngineConfig, namespaces: Namespaces, hooks: crate::hooks::MaybeHooks) -> Self {
+    pub(crate) fn new(
+        config: EngineConfig,
+        namespaces: Namespaces,
+        hooks: crate::hooks::MaybeHooks,
+    ) -> Self {
         Self {
             config,
             sessions: std::array::from_fn(|_| Mutex::new(HashMap::new())),

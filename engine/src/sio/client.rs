@@ -9,9 +9,11 @@ use rmpv::Value;
 
 use super::ack::{AckSender, AckSlot};
 use super::namespace::ConnectError;
+use super::namespace::Namespace;
 use super::packet::{Packet, PacketKind};
 use super::parser::{Decoder, Parser};
-use super::socket::Socket;
+use super::socket::{Socket, SocketRecovery};
+use crate::adapter::{PersistedSession, RestoredSession};
 use crate::eio::packet::{Message, Protocol};
 use crate::eio::reason::DisconnectReason;
 use crate::eio::session::Session;
@@ -166,16 +168,59 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
         Some(v @ Value::Map(_)) => v,
         _ => Value::Map(Vec::new()),
     };
-    let id = match session.protocol {
-        // socket.io v2 clients know their socket id as the Engine.IO id.
-        Protocol::V3 if ns.name() == "/" => session.id,
-        _ => Sid::new(),
-    };
-    let socket = Arc::new(Socket::new(id, ns.clone(), session.clone(), auth.clone()));
     let session = session.clone();
     Some(
         async move {
-            let verdict = ns.handler.authorize(socket.clone(), auth).await;
+            let recovery = match ns.recovery() {
+                Some(config) if session.protocol == Protocol::V4 => Some(config.clone()),
+                _ => None,
+            };
+            let restored = match &recovery {
+                Some(_) => restore(&ns, &auth).await,
+                None => None,
+            };
+            let (id, socket_recovery) = match (&restored, &recovery) {
+                (Some(r), _) => (
+                    Sid::parse(&r.session.sid).unwrap_or_default(),
+                    Some(SocketRecovery {
+                        pid: r.session.pid.clone(),
+                        recovered: true,
+                        connected_offset: r.session.connected_offset.clone(),
+                    }),
+                ),
+                (None, Some(_)) => {
+                    let connected_offset = match ns.adapter() {
+                        Some(a) => a.latest_offset().await,
+                        None => None,
+                    };
+                    (
+                        Sid::new(),
+                        Some(SocketRecovery {
+                            pid: Sid::new().to_string(),
+                            recovered: false,
+                            connected_offset,
+                        }),
+                    )
+                }
+                // socket.io v2 clients know their socket id as the Engine.IO id.
+                (None, None) if session.protocol == Protocol::V3 && ns.name() == "/" => {
+                    (session.id, None)
+                }
+                (None, None) => (Sid::new(), None),
+            };
+            let socket = Arc::new(Socket::new(
+                id,
+                ns.clone(),
+                session.clone(),
+                auth.clone(),
+                socket_recovery,
+            ));
+            let skip = restored.is_some() && recovery.as_ref().is_some_and(|r| r.skip_middlewares);
+            let verdict = if skip {
+                ns.handler.recovered(socket.clone()).await
+            } else {
+                ns.handler.authorize(socket.clone(), auth).await
+            };
             if session.is_closing() {
                 return;
             }
@@ -191,18 +236,34 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
                 .unwrap_or_else(|e| e.into_inner())
                 .push(socket.clone());
             session.namespace_connected();
-            let data = match session.protocol {
-                Protocol::V3 => None,
-                Protocol::V4 => Some(Value::Map(vec![(
-                    Value::from("sid"),
-                    Value::from(socket.id.as_str()),
-                )])),
-            };
+            if let Some(r) = restored {
+                socket.set_data(r.session.data);
+                for room in r.session.rooms.iter().filter(|r| **r != socket.id.as_str()) {
+                    socket.join(room);
+                }
+                // Missed events go first, then the CONNECT answer (as Node does).
+                for data in r.missed {
+                    let packet = Packet {
+                        kind: PacketKind::Event,
+                        nsp: ns.name().to_owned(),
+                        id: None,
+                        data: Some(Value::Array(data)),
+                    };
+                    let _ = socket.send_packet(&packet, false);
+                }
+            }
+            let mut answer = Vec::new();
+            if session.protocol == Protocol::V4 {
+                answer.push((Value::from("sid"), Value::from(socket.id.as_str())));
+                if let Some(pid) = socket.pid() {
+                    answer.push((Value::from("pid"), Value::from(pid)));
+                }
+            }
             let answer = Packet {
                 kind: PacketKind::Connect,
                 nsp: ns.name().to_owned(),
                 id: None,
-                data,
+                data: (!answer.is_empty()).then_some(Value::Map(answer)),
             };
             let _ = socket.send_packet(&answer, false);
             if let Some(h) = &ns.hooks {
@@ -212,6 +273,31 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
         }
         .boxed(),
     )
+}
+
+/// The session a reconnecting client asks to recover (`auth.pid`, `auth.offset`), if it can be.
+async fn restore(ns: &Arc<Namespace>, auth: &Value) -> Option<RestoredSession> {
+    let field = |name: &str| {
+        auth.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(_, v)| v.clone())
+    };
+    let pid = field("pid")?.as_str()?.to_owned();
+    let offset = match field("offset") {
+        None | Some(Value::Nil) => None,
+        Some(Value::String(s)) => Some(s.into_str()?),
+        // Not an offset: no recovery.
+        Some(_) => return None,
+    };
+    let adapter = ns.adapter()?.clone();
+    match adapter.restore_session(pid, offset).await {
+        Ok(restored) => restored,
+        Err(err) => {
+            tracing::debug!(%err, "cannot restore a session");
+            None
+        }
+    }
 }
 
 fn send_connect_error(session: &Arc<Session>, nsp: &str, err: &ConnectError) {
@@ -279,6 +365,19 @@ fn finish_socket(socket: Arc<Socket>, reason: DisconnectReason) {
     let own = socket.id.to_string();
     let mut rooms: Vec<String> = vec![own];
     rooms.extend(socket.leave_all().iter().map(|r| r.to_string()));
+    if let (Some(recovery), Some(adapter)) = (&socket.recovery, ns.adapter())
+        && reason.is_recoverable()
+    {
+        let persisted = PersistedSession {
+            sid: socket.id.to_string(),
+            pid: recovery.pid.clone(),
+            rooms: rooms.clone(),
+            data: socket.data(),
+            connected_offset: recovery.connected_offset.clone(),
+        };
+        let adapter = adapter.clone();
+        tokio::spawn(async move { adapter.persist_session(persisted).await });
+    }
     ns.remove(&socket);
     socket.acks.clear();
     if let Some(h) = &ns.hooks {

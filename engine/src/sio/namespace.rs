@@ -52,6 +52,12 @@ pub trait NamespaceHandler: Send + Sync + 'static {
         ack: Option<AckSender>,
     ) -> BoxFuture<'static, ()>;
 
+    /// A socket recovered its session and skipped [`NamespaceHandler::authorize`] (`skipMiddlewares`): restore
+    /// the application's per-socket state, e.g. from `socket.data()`.
+    fn recovered(&self, _socket: Arc<Socket>) -> BoxFuture<'static, Result<(), ConnectError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The socket left (its rooms were already left; `rooms` lists them).
     fn disconnected(
         &self,
@@ -90,6 +96,7 @@ pub struct Namespace {
     slow_consumers: AtomicU64,
     parser: super::parser::Parser,
     pub(crate) hooks: crate::hooks::MaybeHooks,
+    recovery: Option<crate::config::Recovery>,
 }
 
 impl Namespace {
@@ -98,6 +105,7 @@ impl Namespace {
         handler: Arc<dyn NamespaceHandler>,
         parser: super::parser::Parser,
         hooks: crate::hooks::MaybeHooks,
+        recovery: Option<crate::config::Recovery>,
     ) -> Self {
         Self {
             name,
@@ -109,6 +117,7 @@ impl Namespace {
             slow_consumers: AtomicU64::new(0),
             parser,
             hooks,
+            recovery,
         }
     }
 
@@ -119,6 +128,11 @@ impl Namespace {
     /// The namespace's adapter.
     pub fn adapter(&self) -> Option<&Arc<dyn Adapter>> {
         self.adapter.get()
+    }
+
+    /// Connection state recovery settings, when on.
+    pub fn recovery(&self) -> Option<&crate::config::Recovery> {
+        self.recovery.as_ref()
     }
 
     /// The name, e.g. `/`.
@@ -255,7 +269,10 @@ impl Namespace {
     pub fn deliver(&self, packet: &Packet, opts: &BroadcastOptions) -> Delivery {
         let frames = self.encode(packet);
         let mut delivery = Delivery::default();
-        let sent_hook = self.hooks.as_ref().zip(packet.data.as_ref().and_then(Value::as_array));
+        let sent_hook = self
+            .hooks
+            .as_ref()
+            .zip(packet.data.as_ref().and_then(Value::as_array));
         self.for_each_target(opts, |s| match s.session.send(&frames, opts.volatile) {
             Ok(()) => {
                 delivery.sent += 1;
@@ -357,7 +374,13 @@ mod tests {
     fn connected(io: &crate::io::Io) -> Arc<Socket> {
         let ns = io.of("/").unwrap();
         let session = testing::session(io, Protocol::V4);
-        let socket = Arc::new(Socket::new(Sid::new(), ns.clone(), session, Value::Nil));
+        let socket = Arc::new(Socket::new(
+            Sid::new(),
+            ns.clone(),
+            session,
+            Value::Nil,
+            None,
+        ));
         ns.insert(&socket);
         socket
     }

@@ -31,10 +31,27 @@ pub struct Socket {
     /// The application's own per-socket state.
     extension: OnceLock<Arc<dyn Any + Send + Sync>>,
     pub(crate) acks: PendingAcks,
+    /// Connection state recovery: the private session id (`pid`), whether this socket recovered a session, and
+    /// the latest offset when it connected.
+    pub(crate) recovery: Option<SocketRecovery>,
+}
+
+/// A socket's connection state recovery state.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketRecovery {
+    pub pid: String,
+    pub recovered: bool,
+    pub connected_offset: Option<String>,
 }
 
 impl Socket {
-    pub(crate) fn new(id: Sid, ns: Arc<Namespace>, session: Arc<Session>, auth: Value) -> Self {
+    pub(crate) fn new(
+        id: Sid,
+        ns: Arc<Namespace>,
+        session: Arc<Session>,
+        auth: Value,
+        recovery: Option<SocketRecovery>,
+    ) -> Self {
         Self {
             id,
             ns,
@@ -44,7 +61,18 @@ impl Socket {
             auth: Mutex::new(auth),
             extension: OnceLock::new(),
             acks: PendingAcks::default(),
+            recovery,
         }
+    }
+
+    /// Whether this socket recovered a previous session (same id, rooms and data; missed events replayed).
+    pub fn recovered(&self) -> bool {
+        self.recovery.as_ref().is_some_and(|r| r.recovered)
+    }
+
+    /// The private session id of connection state recovery.
+    pub fn pid(&self) -> Option<&str> {
+        self.recovery.as_ref().map(|r| r.pid.as_str())
     }
 
     /// The namespace name.
@@ -170,6 +198,25 @@ impl Socket {
     /// Emits `event` with `args` to this client.
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<(), SendError> {
         let packet = Packet::event(self.ns.name(), event, args);
+        if self.recovery.is_some() {
+            // With recovery on, even a private emit goes through the adapter, which stores it (Node does the same).
+            if self.session.is_closing() {
+                return Err(SendError::Closed);
+            }
+            if let Some(adapter) = self.ns.adapter().cloned() {
+                let opts = crate::adapter::BroadcastOptions {
+                    rooms: vec![self.id.to_string()],
+                    ..Default::default()
+                };
+                let mut fut = Box::pin(async move {
+                    let _ = adapter.broadcast(packet, opts).await;
+                });
+                if futures_util::FutureExt::now_or_never(&mut fut).is_none() {
+                    tokio::spawn(fut);
+                }
+                return Ok(());
+            }
+        }
         self.send_packet(&packet, false)?;
         if let (Some(h), Some(Value::Array(data))) = (&self.ns.hooks, &packet.data) {
             h.event_sent(self, data);
