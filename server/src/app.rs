@@ -12,7 +12,7 @@ use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api::{self, ApiError};
-use crate::config::{Config, CorsOrigin, ParserKind};
+use crate::config::{Config, CorsOrigin, ParserKind, Switch};
 use crate::contract::Contract;
 use crate::listener::{GuardedListener, PeerAddr};
 use crate::state::AppState;
@@ -53,6 +53,11 @@ pub fn engine_config(c: &Config) -> EngineConfig {
         },
         max_buffer_packets: c.max_buffer as usize,
         max_buffer_bytes: usize::try_from(c.max_buffer_bytes).unwrap_or(usize::MAX),
+        recovery: (c.recovery == Switch::On).then(|| engine::config::Recovery {
+            max_disconnection: c.recovery_max_disconnection,
+            skip_middlewares: c.recovery_skip_middleware == Switch::On,
+            ..engine::config::Recovery::default()
+        }),
         ..EngineConfig::default()
     }
 }

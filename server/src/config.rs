@@ -132,6 +132,16 @@ pub struct Config {
     #[arg(long, env = "MAX_BUFFER_BYTES", default_value_t = 4_194_304,
           value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
     pub max_buffer_bytes: u64,
+    /// Connection state recovery (Node's `connectionStateRecovery`): a client that lost its
+    /// connection comes back with the same id, rooms and data, and gets the events it missed.
+    #[arg(long, env = "RECOVERY", value_enum, default_value_t = Switch::Off)]
+    pub recovery: Switch,
+    /// How long a disconnected socket's session and missed events are kept for recovery.
+    #[arg(long, env = "RECOVERY_MAX_DISCONNECTION", default_value = "2m", value_parser = parse_duration)]
+    pub recovery_max_disconnection: Duration,
+    /// Whether a recovered socket skips the handshake checks (Node's `skipMiddlewares`).
+    #[arg(long, env = "RECOVERY_SKIP_MIDDLEWARE", value_enum, default_value_t = Switch::On)]
+    pub recovery_skip_middleware: Switch,
 }
 
 impl Config {
@@ -168,6 +178,15 @@ pub enum ParserKind {
     Default,
     /// The MessagePack parser of `socket.io-msgpack-parser`.
     Msgpack,
+}
+
+/// An on/off setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// Whether `presence` events are sent.

@@ -12,6 +12,7 @@ pub mod session;
 pub mod validate;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use engine::{AckSender, ConnectError, DisconnectReason, NamespaceHandler, Socket};
 use futures_util::FutureExt;
@@ -128,11 +129,45 @@ impl NamespaceHandler for Contract {
                 return;
             };
             let own = socket.id.to_string();
-            for room in rooms.iter().filter(|r| **r != own) {
+            let rooms: Vec<String> = rooms.into_iter().filter(|r| *r != own).collect();
+            if socket.pid().is_some() && reason.is_recoverable() {
+                // The client may recover this socket (same id, same rooms) on any replica: its rooms'
+                // members see a leave only when it has not come back in time.
+                let wait = app.config.recovery_max_disconnection + Duration::from_secs(1);
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let back = socket.namespace().to(own.as_str()).fetch_sockets().await;
+                    if back.is_ok_and(|s| s.iter().any(|d| d.id == own)) {
+                        return;
+                    }
+                    for room in &rooms {
+                        events::presence(&socket, &app, &session, room, "leave").await;
+                    }
+                });
+                return;
+            }
+            for room in &rooms {
                 events::presence(&socket, &app, &session, room, "leave").await;
             }
         }
         .boxed()
+    }
+
+    fn recovered(&self, socket: Arc<Socket>) -> BoxFuture<'static, Result<(), ConnectError>> {
+        // The handshake checks are skipped (`--recovery-skip-middleware on`): the session comes back
+        // from the recovered `socket.data`, the user the handshake stored.
+        let c = &self.app.config;
+        let verdict = match rmpv::ext::from_value::<session::User>(socket.data()) {
+            Ok(user) => {
+                socket.set_extension(Session::new(user, c.rate_limit, c.rate_burst));
+                Ok(())
+            }
+            Err(_) => Err(ConnectError {
+                message: "bad_request".into(),
+                data: None,
+            }),
+        };
+        async move { verdict }.boxed()
     }
 }
 
