@@ -35,7 +35,7 @@ pub use sharded::{MessageType, ShardedBody, ShardedMessage};
 pub use value::{Timestamp, Value, dates_to_iso_strings, has_binary, timestamp_to_iso};
 
 /// Deepest nesting of arrays and maps a decoder accepts (the same limit `serde_json` applies to JSON).
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = engine::value::MAX_DEPTH;
 
 /// Most rooms a room list (`opts.rooms`, `opts.except`, the rooms to join or leave) may hold.
 pub const MAX_ROOMS: usize = 10_000;

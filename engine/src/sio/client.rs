@@ -30,7 +30,7 @@ impl Client {
     pub fn new(parser: Parser) -> Self {
         Self {
             sockets: Mutex::new(Vec::new()),
-            decoder: Mutex::new(Decoder::new(parser, MAX_ATTACHMENTS)),
+            decoder: Mutex::new(Decoder::with_max_attachments(parser, MAX_ATTACHMENTS)),
         }
     }
 
