@@ -39,6 +39,10 @@ pub enum ConnectionError {
     /// The connection is down; the command was not sent.
     #[error("redis connection is down")]
     Down,
+    /// Redis has not yet confirmed this server's subscriptions: answers to a request would be lost,
+    /// so none was sent.
+    #[error("redis has not confirmed this server's subscriptions yet")]
+    NotSubscribed,
     /// Redis is unreachable or refused the command.
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
@@ -46,7 +50,7 @@ pub enum ConnectionError {
 
 /// What the subscriber connection should be subscribed to; replayed after every reconnect.
 #[derive(Default)]
-struct Subscriptions {
+struct WantedSubscriptions {
     channels: BTreeSet<String>,
     patterns: BTreeSet<String>,
     shard_channels: BTreeSet<String>,
@@ -57,7 +61,7 @@ struct Subscriptions {
 pub struct Connection {
     publisher: Client,
     subscriber: SubscriberClient,
-    wanted: Arc<Mutex<Subscriptions>>,
+    wanted: Arc<Mutex<WantedSubscriptions>>,
     metrics: Arc<AdapterMetrics>,
 }
 
@@ -289,7 +293,7 @@ impl Connection {
         }
     }
 
-    fn lock_wanted<T>(&self, f: impl FnOnce(&mut Subscriptions) -> T) -> T {
+    fn lock_wanted<T>(&self, f: impl FnOnce(&mut WantedSubscriptions) -> T) -> T {
         let mut guard = self
             .wanted
             .lock()

@@ -1,18 +1,19 @@
-//! A socketioxide adapter on Redis that speaks the wire protocol of the Node `@socket.io/redis-adapter` 8.x, so
-//! that Rust and Node servers share one cluster, and that every `@socket.io/redis-emitter` can reach it.
+//! An adapter for the project's socket.io engine on Redis that speaks the wire protocol of the Node
+//! `@socket.io/redis-adapter` 8.x, so that Rust and Node servers share one cluster, and that every
+//! `@socket.io/redis-emitter` can reach it.
 //!
 //! - [`wire`]: the pure codec of both Node protocols (classic PUBLISH/SUBSCRIBE and sharded SPUBLISH/SSUBSCRIBE),
 //!   bytes in, values out, tested against captured Node traffic;
-//! - [`protocol`]: the operations servers exchange, mapped onto either protocol's channels and payloads;
+//! - `protocol`: the operations servers exchange, mapped onto either protocol's channels and payloads;
 //! - [`connection`]: the Redis connections, reconnection and resubscription;
-//! - [`requests`]: request ids, expected answers and timeouts;
-//! - [`adapter`]: socketioxide's `CoreAdapter` ([`RedisAdapter`]) on the shared [`RedisCluster`] state;
-//! - [`cluster`]: that state, and [`ClusterOps`], the cluster operations socketioxide has no API for
-//!   (fetching sockets with their data across Node and Rust servers, server-side emit).
+//! - `requests`: request ids, expected answers and timeouts;
+//! - `adapter`: the engine's [`engine::Adapter`] of one namespace, one job per file;
+//! - [`cluster`]: [`RedisCluster`], the state a server's adapters share and the engine's
+//!   [`engine::AdapterFactory`].
 //!
 //! ```ignore
 //! let cluster = RedisCluster::connect("redis://127.0.0.1:6379", ClusterConfig::default())?;
-//! let (layer, io) = SocketIo::builder().with_adapter::<RedisAdapter<_>>(cluster.clone()).build_layer();
+//! let io = engine::Io::builder(config).adapter(Arc::new(cluster.clone())).namespace("/", handler).build();
 //! ```
 //!
 //! ```
@@ -37,18 +38,18 @@
 //! # Ok::<(), adapter_redis::wire::WireError>(())
 //! ```
 
-pub mod adapter;
+mod adapter;
 pub mod cluster;
 pub mod connection;
-pub mod convert;
 pub mod metrics;
-pub mod protocol;
-pub mod requests;
+pub(crate) mod protocol;
+pub(crate) mod requests;
 pub mod wire;
 
-pub use adapter::RedisAdapter;
-pub use cluster::{ClusterConfig, ClusterError, ClusterOps, Fetched, RedisCluster, SocketInfo};
+pub use cluster::{ClusterConfig, RedisCluster};
+pub use connection::ConnectionError;
 pub use protocol::Mode;
+pub use wire::ShardedSubscriptionMode;
 
 pub use wire::{
     BroadcastFlags, BroadcastMessage, BroadcastOptions, ClassicChannels, Encoding, Packet,

@@ -8,7 +8,7 @@ use rmpv::Value;
 
 use crate::wire::{
     self, BroadcastMessage, ClassicChannel, ClassicChannels, RawResponse, Request, RequestType,
-    Response, ShardedBody, ShardedChannels, ShardedMessage, SubscriptionMode, WireError,
+    Response, ShardedBody, ShardedChannels, ShardedMessage, ShardedSubscriptionMode, WireError,
 };
 
 /// Which Node protocol the adapter speaks.
@@ -17,7 +17,7 @@ pub enum Mode {
     /// `createAdapter()`: PUBLISH/SUBSCRIBE; what the emitters speak.
     Classic,
     /// `createShardedAdapter()`: SPUBLISH/SSUBSCRIBE, with its subscription mode.
-    Sharded(SubscriptionMode),
+    Sharded(ShardedSubscriptionMode),
 }
 
 /// An operation this server asks of the other servers of a namespace.
@@ -186,13 +186,12 @@ pub enum Incoming {
     Reply(Reply),
 }
 
-/// The kind of a request in flight, to read its answers.
+/// The kind of a request in flight, to read its answers. (This server never asks for every room: the engine
+/// has no such operation; it answers Node's `ALL_ROOMS` requests.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {
     /// Fetch sockets.
     Fetch,
-    /// All rooms.
-    AllRooms,
     /// Server-side emit.
     ServerSideEmit,
     /// Broadcast with acknowledgements.
@@ -203,7 +202,6 @@ impl RequestKind {
     fn classic(self) -> RequestType {
         match self {
             RequestKind::Fetch => RequestType::RemoteFetch,
-            RequestKind::AllRooms => RequestType::AllRooms,
             RequestKind::ServerSideEmit => RequestType::ServerSideEmit,
             RequestKind::Broadcast => RequestType::Broadcast,
         }
@@ -223,7 +221,7 @@ pub struct Outgoing {
 
 /// What one server subscribes to for one namespace.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Subscriptions {
+pub struct NamespaceSubscriptions {
     /// SUBSCRIBE channels.
     pub channels: Vec<String>,
     /// PSUBSCRIBE patterns.
@@ -271,9 +269,9 @@ impl Protocol {
     }
 
     /// The subscriptions a server holds for the namespace (rooms excluded).
-    pub fn subscriptions(&self) -> Subscriptions {
+    pub fn subscriptions(&self) -> NamespaceSubscriptions {
         match self.mode {
-            Mode::Classic => Subscriptions {
+            Mode::Classic => NamespaceSubscriptions {
                 patterns: vec![self.classic.broadcast_pattern()],
                 channels: vec![
                     self.classic.request().to_owned(),
@@ -282,23 +280,23 @@ impl Protocol {
                 ],
                 shard_channels: vec![],
             },
-            Mode::Sharded(_) => Subscriptions {
+            Mode::Sharded(_) => NamespaceSubscriptions {
                 shard_channels: vec![
                     self.sharded.main().to_owned(),
                     self.sharded.response(&self.uid),
                 ],
-                ..Subscriptions::default()
+                ..NamespaceSubscriptions::default()
             },
         }
     }
 
-    /// The shard channel of `room` when this mode subscribes to it (sharded dynamic modes).
-    ///
-    /// Our socket ids are 16 characters, so Node never takes them for socket ids (20): in
-    /// `dynamic` mode they get room channels like any other room.
-    pub fn room_channel(&self, room: &str) -> Option<String> {
+    /// The shard channel of `room` when this mode subscribes to it (sharded dynamic modes), as Node decides
+    /// on `create-room`: every room, except in `dynamic` mode the ids of local sockets
+    /// (`is_local_socket_id`). Other servers publish to a socket id on the main channel
+    /// ([`wire::sharded_treats_as_socket_id`]), so no socket needs a channel of its own.
+    pub fn room_channel(&self, room: &str, is_local_socket_id: bool) -> Option<String> {
         match self.mode {
-            Mode::Sharded(mode) if mode.subscribes_to_room(wire::looks_like_socket_id(room)) => {
+            Mode::Sharded(mode) if mode.subscribes_to_room(is_local_socket_id) => {
                 Some(self.sharded.room(room))
             }
             _ => None,
@@ -815,13 +813,35 @@ mod tests {
 
     #[test]
     fn sharded_room_channels_and_replies() {
-        let a = Protocol::new(Mode::Sharded(SubscriptionMode::Dynamic), "k", "/", "aaaa");
-        let b = Protocol::new(Mode::Sharded(SubscriptionMode::Dynamic), "k", "/", "bbbb");
+        let a = Protocol::new(
+            Mode::Sharded(ShardedSubscriptionMode::Dynamic),
+            "k",
+            "/",
+            "aaaa",
+        );
+        let b = Protocol::new(
+            Mode::Sharded(ShardedSubscriptionMode::Dynamic),
+            "k",
+            "/",
+            "bbbb",
+        );
         assert_eq!(
             a.subscriptions().shard_channels,
             vec!["k#/#".to_string(), "k#/#aaaa#".to_string()]
         );
-        assert_eq!(a.room_channel("lobby").as_deref(), Some("k#/#lobby#"));
+        assert_eq!(
+            a.room_channel("lobby", false).as_deref(),
+            Some("k#/#lobby#")
+        );
+        // A socket id (20 characters, like every engine id) has no channel: neither side uses one.
+        let sid = engine::Sid::new().to_string();
+        assert_eq!(a.room_channel(&sid, true), None);
+        let to_socket = a.encode_op(Op::Broadcast {
+            data: data(),
+            opts: wire::BroadcastOptions::new(vec![sid], vec![]),
+            request_id: None,
+        });
+        assert_eq!(to_socket.channel, "k#/#");
         let op = Op::Broadcast {
             data: data(),
             opts: wire::BroadcastOptions::new(vec!["lobby".into()], vec![]),
@@ -853,7 +873,12 @@ mod tests {
                 count: 2
             }))
         );
-        let static_mode = Protocol::new(Mode::Sharded(SubscriptionMode::Static), "k", "/", "aaaa");
-        assert_eq!(static_mode.room_channel("lobby"), None);
+        let static_mode = Protocol::new(
+            Mode::Sharded(ShardedSubscriptionMode::Static),
+            "k",
+            "/",
+            "aaaa",
+        );
+        assert_eq!(static_mode.room_channel("lobby", false), None);
     }
 }

@@ -4,72 +4,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adapter_redis::connection::Connection;
 use adapter_redis::metrics::{AdapterMetrics, MalformedLabel};
 use adapter_redis::wire::{Request, Response};
-use adapter_redis::{ClusterConfig, RedisAdapter, RedisCluster};
+use adapter_redis::{ClusterConfig, RedisCluster};
 use bytes::Bytes;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Emitter;
-
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> (Redis, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Redis(child), port)
-}
-
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use support::{Redis, Server, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_is_counted_and_does_not_stall() {
-    let (_redis, port) = start_redis();
-    let url = format!("redis://127.0.0.1:{port}");
+    let redis = Redis::start();
+    let url = redis.url();
     let cluster = RedisCluster::connect(&url, ClusterConfig::default()).unwrap();
-    let (_svc, io) = SocketIo::builder()
-        .with_adapter::<RedisAdapter<Emitter>>(cluster.clone())
-        .build_svc();
-    io.ns("/", async || {});
+    let _server = Server::start(cluster.clone()).await;
 
     // A peer: publishes garbage and a valid request, listens for the answer.
     let peer = Connection::new(&url, Arc::new(AdapterMetrics::default())).unwrap();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use adapter_redis::wire::{
     BroadcastMessage, ClassicChannel, ClassicChannels, DEFAULT_KEY, Encoding, MessageType,
     RawResponse, Request, RequestType, Response, ShardedBody, ShardedChannel, ShardedChannels,
-    ShardedMessage, SubscriptionMode, Value, timestamp_to_iso,
+    ShardedMessage, ShardedSubscriptionMode, Value, timestamp_to_iso,
 };
 
 fn vectors_dir() -> PathBuf {
@@ -386,7 +386,7 @@ fn check_classic_file(file: &str, commands: &[Command], report: &mut Report) {
 fn check_sharded_file(
     file: &str,
     commands: &[Command],
-    mode: SubscriptionMode,
+    mode: ShardedSubscriptionMode,
     report: &mut Report,
 ) {
     let channels = ShardedChannels::new(DEFAULT_KEY, "/");
@@ -409,7 +409,7 @@ fn check_sharded_file(
                     }
                     other => panic!("{}: {other:?}", ctx.at()),
                 }
-                if mode == SubscriptionMode::Static {
+                if mode == ShardedSubscriptionMode::Static {
                     // Static mode subscribes to the main and response channels only (4 lines for 2 nodes).
                     let name = channel
                         .strip_prefix(channels.main())
@@ -525,13 +525,13 @@ fn every_captured_message_decodes_and_reencodes_byte_for_byte() {
             "redis-adapter-sharded-dynamic.txt" => check_sharded_file(
                 file,
                 &parse_file(path),
-                SubscriptionMode::Dynamic,
+                ShardedSubscriptionMode::Dynamic,
                 &mut report,
             ),
             "redis-adapter-sharded-static.txt" => check_sharded_file(
                 file,
                 &parse_file(path),
-                SubscriptionMode::Static,
+                ShardedSubscriptionMode::Static,
                 &mut report,
             ),
             "redis-streams-adapter-csr.txt" => {

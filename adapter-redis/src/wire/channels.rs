@@ -140,7 +140,7 @@ pub enum ShardedChannel {
 
 /// The sharded adapter's subscription mode: which rooms get a channel of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SubscriptionMode {
+pub enum ShardedSubscriptionMode {
     /// Only the main and the response channel.
     Static,
     /// Also one channel per room that is not a socket id (Node's default).
@@ -150,9 +150,10 @@ pub enum SubscriptionMode {
     DynamicPrivate,
 }
 
-impl SubscriptionMode {
-    /// Whether a node subscribes to the channel of a room it creates; `is_socket_id` tells whether the room is
-    /// the id of one of its sockets (Node checks its own socket ids here).
+impl ShardedSubscriptionMode {
+    /// Whether a room has a channel of its own: subscribed by a node that creates the room (`is_socket_id`:
+    /// the room is one of its own socket ids) and published to by a broadcast to that room alone
+    /// (`is_socket_id`: [`sharded_treats_as_socket_id`]). The one rule of both sides.
     pub fn subscribes_to_room(self, is_socket_id: bool) -> bool {
         match self {
             Self::Static => false,
@@ -162,10 +163,12 @@ impl SubscriptionMode {
     }
 }
 
-/// Whether a room looks like a socket id to the sharded adapter: a string of 20 characters (UTF-16 code units, as
-/// JavaScript counts). Socket ids must have this length, or Node peers route private messages to channels nobody
-/// listens to.
-pub fn looks_like_socket_id(room: &str) -> bool {
+/// Node's sharded routing heuristic (`looksLikeASocketId`): a room of 20 characters (UTF-16 code units, as
+/// JavaScript counts) is taken for a socket id, and a broadcast to it alone goes to the main channel rather than
+/// to a room channel in `dynamic` mode. A wire rule, not a socket-id validator: the engine's ids
+/// ([`engine::Sid`], 20 base64url characters like Node's) always satisfy it, so no server needs a channel per
+/// socket; whether a string is a socket id is [`engine::Sid::parse`].
+pub fn sharded_treats_as_socket_id(room: &str) -> bool {
     room.encode_utf16().count() == 20
 }
 
@@ -201,7 +204,11 @@ impl ShardedChannels {
     /// Where Node publishes a (non-response) message: a broadcast without acknowledgement to exactly one room goes
     /// to the room's channel in the dynamic modes (in `Dynamic`, unless the room looks like a socket id);
     /// everything else goes to the main channel. Responses go to [`ShardedChannels::response`] of the requester.
-    pub fn publish_channel(&self, message: &ShardedMessage, mode: SubscriptionMode) -> String {
+    pub fn publish_channel(
+        &self,
+        message: &ShardedMessage,
+        mode: ShardedSubscriptionMode,
+    ) -> String {
         if let ShardedBody::Broadcast {
             request_id: None,
             opts,
@@ -209,12 +216,7 @@ impl ShardedChannels {
         } = &message.body
             && let [room] = opts.rooms.as_slice()
         {
-            let dynamic = match mode {
-                SubscriptionMode::Static => false,
-                SubscriptionMode::Dynamic => !looks_like_socket_id(room),
-                SubscriptionMode::DynamicPrivate => true,
-            };
-            if dynamic {
+            if mode.subscribes_to_room(sharded_treats_as_socket_id(room)) {
                 return self.room(room);
             }
         }
@@ -262,8 +264,11 @@ mod tests {
 
     #[test]
     fn socket_ids_are_twenty_utf16_units() {
-        assert!(looks_like_socket_id("FA5IzxryWgk4g5HzAAAB"));
-        assert!(!looks_like_socket_id("room2"));
-        assert!(!looks_like_socket_id(&"é".repeat(19)));
+        assert!(sharded_treats_as_socket_id("FA5IzxryWgk4g5HzAAAB"));
+        assert!(!sharded_treats_as_socket_id("room2"));
+        assert!(!sharded_treats_as_socket_id(&"é".repeat(19)));
+        for _ in 0..100 {
+            assert!(sharded_treats_as_socket_id(engine::Sid::new().as_str()));
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! The pure wire codec of the Node `@socket.io/redis-adapter` 8.x and `@socket.io/redis-emitter` 5.x protocols.
 //!
-//! Everything in here takes bytes and returns values (or the other way round): no I/O, no Redis connection, no
-//! socketioxide types. The connection module and the socketioxide adapter build on these types.
+//! Everything in here takes bytes and returns values (or the other way round): no I/O, no Redis connection. The
+//! connection module and the adapter build on these types.
 //!
 //! - [`value`]: the packet data model ([`Value`], MessagePack timestamps, JavaScript-compatible helpers).
 //! - [`msgpack`] and [`json`]: the two encodings Node uses, in the exact dialect Node writes (notepack.io 3 and
 //!   `JSON.stringify`), with bounded decoders.
 //! - [`channels`]: Redis channel names, both to build and to parse.
 //! - [`common`]: socket.io vocabulary shared by both protocols ([`Packet`], [`BroadcastOptions`], ...).
+//! - [`event`]: event packets to and from the engine's packets.
 //! - [`classic`]: the PUBLISH/SUBSCRIBE protocol of `createAdapter()` and of the emitters.
 //! - [`sharded`]: the SPUBLISH/SSUBSCRIBE protocol of `createShardedAdapter()`.
 //!
@@ -17,6 +18,7 @@
 pub mod channels;
 pub mod classic;
 pub mod common;
+pub mod event;
 mod fields;
 pub mod json;
 pub mod msgpack;
@@ -25,12 +27,13 @@ pub mod value;
 
 pub use channels::{
     ClassicChannel, ClassicChannels, DEFAULT_KEY, ShardedChannel, ShardedChannels,
-    SubscriptionMode, looks_like_socket_id,
+    ShardedSubscriptionMode, sharded_treats_as_socket_id,
 };
 pub use classic::{BroadcastMessage, RawResponse, Request, RequestType, Response};
 pub use common::{
     BroadcastFlags, BroadcastOptions, EMITTER_UID, Handshake, Packet, RemoteSocketData,
 };
+pub use event::EventError;
 pub use sharded::{MessageType, ShardedBody, ShardedMessage};
 pub use value::{Timestamp, Value, dates_to_iso_strings, has_binary, timestamp_to_iso};
 

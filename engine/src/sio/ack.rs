@@ -100,8 +100,14 @@ impl PendingBroadcastAcks {
         self.targets.len()
     }
 
-    /// Collects until `expected` responses arrived or `timeout` passed. `expected` may exceed the local count
-    /// when the adapter adds remote answers through [`Self::sender`].
+    /// The next acknowledgement as it arrives; `None` once no target can answer any more (each answered,
+    /// disconnected or was dropped). For adapters that relay acknowledgements one by one or merge them with
+    /// other servers' answers; wrap it in a timeout.
+    pub async fn recv(&mut self) -> Option<Value> {
+        self.rx.recv().await
+    }
+
+    /// Collects until `expected` responses arrived or `timeout` passed.
     pub async fn collect(mut self, timeout: Duration, expected: usize) -> AckResponses {
         let mut responses = Vec::with_capacity(expected.min(1024));
         let deadline = tokio::time::Instant::now() + timeout;

@@ -1,0 +1,196 @@
+//! [`RedisAdapter`]: the engine's [`Adapter`] of one namespace, on the shared [`Shared`] cluster state. One job
+//! per file:
+//! - [`outbound`]: operations this server sends (broadcasts, joins, leaves, disconnects, server-side emits);
+//! - [`inbound`]: the message loop, applying other servers' operations and answering their requests;
+//! - [`request`]: requests that wait for one answer per other server (fetch sockets, server-side emit with
+//!   acknowledgements, the server count);
+//! - [`acks`]: broadcasts with acknowledgements, collected here and relayed for other servers;
+//! - [`rooms`]: the room channels of the sharded `dynamic` mode, following the engine's room hooks;
+//! - [`convert`]: engine types to wire types and back.
+//!
+//! Local delivery never waits for Redis: a broadcast reaches this server's sockets first, then is
+//! published; a failed publish is counted and logged, never returned as a delivery failure.
+
+mod acks;
+pub(crate) mod convert;
+mod inbound;
+mod outbound;
+mod request;
+mod rooms;
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::adapter::{
+    AckResponses, Adapter, AdapterError, BroadcastOptions, LocalNamespace, PersistedSession,
+    RestoredSession, SocketDescription,
+};
+use engine::sio::packet::Packet;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use rmpv::Value;
+
+use crate::cluster::Shared;
+use crate::connection::Connection;
+use crate::protocol::{Protocol, Reply, RequestKind};
+use crate::requests::Requests;
+use rooms::RoomChannels;
+
+/// How long a broadcast waits for acknowledgements when it names no timeout (the engine's default).
+const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The adapter of one namespace.
+pub(crate) struct RedisAdapter {
+    local: LocalNamespace,
+    shared: Arc<Shared>,
+    protocol: Protocol,
+    requests: Arc<Requests<Reply, RequestKind>>,
+    nsp: String,
+    rooms: RoomChannels,
+    logged: Mutex<HashSet<&'static str>>,
+    /// Set once Redis confirmed this namespace's subscriptions. Before that a request's answers
+    /// cannot reach this server (and PUBSUB NUMSUB does not count it yet), so requests fail at once.
+    subscribed: AtomicBool,
+}
+
+impl RedisAdapter {
+    /// The adapter of `local`, subscribed (in the background) to the namespace's channels.
+    pub(crate) fn start(shared: Arc<Shared>, local: LocalNamespace) -> Arc<Self> {
+        let nsp = local
+            .get()
+            .map(|ns| ns.name().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let protocol = Protocol::new(shared.config.mode, &shared.config.prefix, &nsp, &shared.uid);
+        let rooms = RoomChannels::start(shared.connection.clone(), &protocol);
+        let adapter = Arc::new(Self {
+            local,
+            shared,
+            protocol,
+            requests: Arc::default(),
+            nsp,
+            rooms,
+            logged: Mutex::default(),
+            subscribed: AtomicBool::new(false),
+        });
+        inbound::start(&adapter);
+        adapter
+    }
+
+    /// The namespace name.
+    pub(crate) fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
+    /// See [`crate::RedisCluster::sync_rooms`].
+    pub(crate) async fn sync_rooms(&self) {
+        self.rooms.sync().await;
+    }
+
+    fn connection(&self) -> Option<Connection> {
+        self.shared.connection.clone()
+    }
+
+    /// The connection when it is up; `None` when alone or while Redis is away.
+    fn connected(&self) -> Option<Connection> {
+        self.shared
+            .connection
+            .clone()
+            .filter(Connection::is_connected)
+    }
+
+    /// Whether `kind` was not logged yet (then it is now).
+    fn log_once(&self, kind: &'static str) -> bool {
+        self.logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind)
+    }
+}
+
+impl Adapter for RedisAdapter {
+    fn broadcast(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        self.broadcast_to_all(packet, opts).boxed()
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<AckResponses, AdapterError>> {
+        self.broadcast_collecting_acks(packet, opts).boxed()
+    }
+
+    fn add_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        self.join_everywhere(opts, rooms).boxed()
+    }
+
+    fn del_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        self.leave_everywhere(opts, rooms).boxed()
+    }
+
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        self.disconnect_everywhere(opts, close).boxed()
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<Vec<SocketDescription>, AdapterError>> {
+        self.fetch_everywhere(opts).boxed()
+    }
+
+    fn server_side_emit(&self, data: Vec<Value>) -> BoxFuture<'_, Result<(), AdapterError>> {
+        self.emit_to_servers(data).boxed()
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        data: Vec<Value>,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Value>, AdapterError>> {
+        self.emit_to_servers_with_ack(data, timeout).boxed()
+    }
+
+    fn server_count(&self) -> BoxFuture<'_, Result<usize, AdapterError>> {
+        self.count_servers().boxed()
+    }
+
+    fn persist_session(&self, _session: PersistedSession) -> BoxFuture<'_, ()> {
+        // Connection state recovery is not offered by this adapter yet.
+        async {}.boxed()
+    }
+
+    fn restore_session(
+        &self,
+        _pid: String,
+        _offset: String,
+    ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+        async { Ok(None) }.boxed()
+    }
+
+    fn room_created(&self, room: &str) {
+        self.rooms.created(&self.local, room);
+    }
+
+    fn room_deleted(&self, room: &str) {
+        self.rooms.deleted(&self.local, room);
+    }
+}

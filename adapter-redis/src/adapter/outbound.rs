@@ -1,0 +1,149 @@
+//! Operations this server sends to the others: each is applied to the local sockets first, then published.
+//! Only server-side emits report a Redis failure (nothing local happened); the others are counted and logged.
+
+use engine::adapter::{AdapterError, BroadcastOptions};
+use engine::sio::packet::Packet;
+use rmpv::Value;
+
+use super::RedisAdapter;
+use super::convert::{broadcast_opts_to_wire, request_opts_to_wire};
+use crate::connection::ConnectionError;
+use crate::protocol::{Op, Reply};
+use crate::wire;
+
+impl RedisAdapter {
+    /// Whether an operation with `opts` goes to other servers too.
+    pub(super) fn is_remote(&self, opts: &BroadcastOptions) -> bool {
+        !opts.local && self.shared.connection.is_some()
+    }
+
+    pub(super) async fn broadcast_to_all(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> Result<(), AdapterError> {
+        if let Some(ns) = self.local.get() {
+            ns.deliver(&packet, &opts);
+        }
+        if self.is_remote(&opts) {
+            match wire::Packet::try_from(&packet) {
+                Ok(wire) => {
+                    self.publish(Op::Broadcast {
+                        data: wire.data,
+                        opts: broadcast_opts_to_wire(&opts),
+                        request_id: None,
+                    })
+                    .await
+                }
+                Err(err) => tracing::debug!(%err, "packet not relayed"),
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn join_everywhere(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<String>,
+    ) -> Result<(), AdapterError> {
+        if let Some(ns) = self.local.get() {
+            ns.add_sockets(&opts, &rooms);
+        }
+        if self.is_remote(&opts) {
+            self.publish(Op::Join {
+                opts: request_opts_to_wire(&opts),
+                rooms,
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn leave_everywhere(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<String>,
+    ) -> Result<(), AdapterError> {
+        if let Some(ns) = self.local.get() {
+            ns.del_sockets(&opts, &rooms);
+        }
+        if self.is_remote(&opts) {
+            self.publish(Op::Leave {
+                opts: request_opts_to_wire(&opts),
+                rooms,
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn disconnect_everywhere(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> Result<(), AdapterError> {
+        if let Some(ns) = self.local.get() {
+            ns.disconnect_sockets(&opts, close);
+        }
+        if self.is_remote(&opts) {
+            self.publish(Op::Disconnect {
+                opts: request_opts_to_wire(&opts),
+                close,
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Node's `serverSideEmit` without acknowledgement: an error when Redis is away (nothing was sent).
+    pub(super) async fn emit_to_servers(&self, data: Vec<Value>) -> Result<(), AdapterError> {
+        let Some(conn) = self.connection() else {
+            return Ok(());
+        };
+        if !conn.is_connected() {
+            return Err(unavailable(ConnectionError::Down));
+        }
+        let out = self.protocol.encode_op(Op::ServerSideEmit {
+            request_id: None,
+            data,
+        });
+        conn.publish(out.sharded, &out.channel, out.payload)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Publishes an operation; a failure is counted (by the connection) and logged.
+    pub(super) async fn publish(&self, op: Op) {
+        let Some(conn) = self.connection() else {
+            return;
+        };
+        let out = self.protocol.encode_op(op);
+        if let Err(err) = conn.publish(out.sharded, &out.channel, out.payload).await {
+            self.note_publish_failure(&err.to_string());
+        }
+    }
+
+    /// Publishes an answer to server `requester`.
+    pub(super) async fn reply(&self, requester: &str, reply: Reply) {
+        let Some(conn) = self.connection() else {
+            return;
+        };
+        let out = self.protocol.encode_reply(requester, reply);
+        if let Err(err) = conn.publish(out.sharded, &out.channel, out.payload).await {
+            self.note_publish_failure(&err.to_string());
+        }
+    }
+
+    pub(super) fn note_publish_failure(&self, err: &str) {
+        if self.log_once("publish") {
+            tracing::warn!(%err, "publish to redis failed; delivering locally only (logged once)");
+        } else {
+            tracing::debug!(%err, "publish to redis failed");
+        }
+    }
+}
+
+/// The engine's error for a Redis failure.
+pub(super) fn unavailable(err: ConnectionError) -> AdapterError {
+    AdapterError::Unavailable(err.to_string())
+}
