@@ -1,8 +1,7 @@
 //! The adapter this server runs with: `adapter-redis` on every node, with a Redis connection when
 //! `--redis-url` is set and without one otherwise, so one code path serves both.
 
-use adapter_redis::protocol::Mode;
-use adapter_redis::wire::SubscriptionMode as WireSubscriptionMode;
+use adapter_redis::{Mode, ShardedSubscriptionMode};
 use adapter_redis::{ClusterConfig, RedisCluster};
 
 use crate::config::{Config, RedisMode, SubscriptionMode};
@@ -16,10 +15,10 @@ pub fn cluster(
     let mode = match (config.redis_mode, config.redis_subscription_mode) {
         (RedisMode::Classic, _) => Mode::Classic,
         (RedisMode::Sharded, SubscriptionMode::Dynamic) => {
-            Mode::Sharded(WireSubscriptionMode::Dynamic)
+            Mode::Sharded(ShardedSubscriptionMode::Dynamic)
         }
         (RedisMode::Sharded, SubscriptionMode::Static) => {
-            Mode::Sharded(WireSubscriptionMode::Static)
+            Mode::Sharded(ShardedSubscriptionMode::Static)
         }
     };
     let cluster_config = ClusterConfig {

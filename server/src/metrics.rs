@@ -191,6 +191,7 @@ mod tests {
     #[test]
     fn renders_every_metric_with_prefix() {
         let m = Metrics::new("node-a");
+        m.register_engine(engine::Io::builder(engine::EngineConfig::default()).build());
         m.events_received
             .get_or_create(&EventLabel { event: "join" })
             .inc();
@@ -206,6 +207,8 @@ mod tests {
             "sio_disconnections_total{reason=\"transport close\"} 1",
             "sio_events_received_total{event=\"join\"} 1",
             "sio_packets_sent_total",
+            "sio_bytes_received_total",
+            "sio_engine_connections",
             "sio_api_emits_total",
             "sio_rate_limited_total",
             "sio_slow_consumer_disconnects_total",

@@ -181,7 +181,7 @@ impl Adapter for RedisAdapter {
     fn restore_session(
         &self,
         _pid: String,
-        _offset: String,
+        _offset: Option<String>,
     ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
         async { Ok(None) }.boxed()
     }
