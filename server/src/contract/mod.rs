@@ -244,14 +244,42 @@ impl Ctx {
     }
 }
 
-/// A serializable body as a packet argument.
+/// A serializable body as a packet argument: structs become maps (MessagePack's compact form
+/// would make them arrays), binary stays binary.
 pub fn to_value<T: Serialize + ?Sized>(body: &T) -> Value {
-    rmpv::ext::to_value(body).unwrap_or(Value::Nil)
+    let Ok(bytes) = rmp_serde::to_vec_named(body) else {
+        return Value::Nil;
+    };
+    rmpv::decode::read_value(&mut bytes.as_slice()).unwrap_or(Value::Nil)
 }
 
 fn rate_limited() -> Failure {
     Failure {
         code: reply::ErrorCode::RateLimited,
         message: "too many events; slow down".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_become_maps_and_keep_binary() {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            ok: bool,
+            data: &'a Value,
+        }
+        let data = Value::Binary(vec![1, 2]);
+        let v = to_value(&Body { ok: true, data: &data });
+        assert_eq!(
+            v,
+            Value::Map(vec![
+                (Value::from("ok"), Value::from(true)),
+                (Value::from("data"), Value::Binary(vec![1, 2])),
+            ])
+        );
+        assert_eq!(to_value(&serde_json::json!({"a": [1]})), Value::Map(vec![(Value::from("a"), Value::Array(vec![Value::from(1)]))]));
     }
 }
