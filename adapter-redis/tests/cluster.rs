@@ -270,3 +270,42 @@ async fn server_side_emits_and_server_count() {
         a.cluster.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_recovers_broadcasts_from_the_other_server_on_its_node() {
+    let redis = Redis::start();
+    let engine = engine::EngineConfig {
+        recovery: Some(engine::config::Recovery::default()),
+        ..engine::EngineConfig::default()
+    };
+    let a = Server::clustered_with(&redis, ClusterConfig::default(), engine.clone()).await;
+    let b = Server::clustered_with(&redis, ClusterConfig::default(), engine).await;
+    let client = Client::connect(&b).await;
+    let (id, pid) = (
+        client.id.clone(),
+        client.connected["pid"].as_str().expect("a pid").to_owned(),
+    );
+    client.close().await;
+    wait_for("the disconnection", || b.ns().socket_count() == 0).await;
+
+    // Sent while the client is away, from the other server: it carries b's offset when b delivers it.
+    a.ns()
+        .broadcast()
+        .emit("missed", vec![Value::from(1)])
+        .await
+        .unwrap();
+    let mut watcher = Client::connect(&b).await;
+    a.ns()
+        .to(watcher.id.clone())
+        .emit("sync", vec![])
+        .await
+        .unwrap();
+    let _sync = watcher.next().await;
+
+    let mut back = Client::connect_with(&b, Some(json!({ "pid": pid }))).await;
+    assert_eq!(back.id, id, "recovered with the same id");
+    let missed = back.next().await;
+    assert!(missed.starts_with(r#"2["missed",1,""#), "{missed}");
+    b.cluster.close().await;
+    a.cluster.close().await;
+}
