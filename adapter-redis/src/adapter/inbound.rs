@@ -160,7 +160,7 @@ impl RedisAdapter {
                 let timeout = opts.flags().timeout().map(Duration::from_millis);
                 let local = opts_from_wire(&opts);
                 match request_id {
-                    None => drop(ns.deliver(&packet, &local)),
+                    None => self.deliver_locally(packet, &local),
                     Some(request_id) => {
                         self.answer_broadcast_with_ack(uid, request_id, packet, local, timeout)
                             .await

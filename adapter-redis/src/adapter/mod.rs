@@ -23,6 +23,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use engine::adapter::recovery::RecoveryStore;
 use engine::adapter::{
     AckResponses, Adapter, AdapterError, BroadcastOptions, LocalNamespace, PersistedSession,
     RestoredSession, SocketDescription,
@@ -49,6 +50,10 @@ pub(crate) struct RedisAdapter {
     requests: Arc<Requests<Reply, RequestKind>>,
     nsp: String,
     rooms: RoomChannels,
+    /// Connection state recovery on this server (clients recover on the node they were on, as with Node's
+    /// Redis adapter behind sticky sessions): every broadcast delivered here, local or from another server, gets
+    /// this server's offset.
+    recovery: Option<RecoveryStore>,
     logged: Mutex<HashSet<&'static str>>,
     /// Set once Redis confirmed this namespace's subscriptions. Before that a request's answers
     /// cannot reach this server (and PUBSUB NUMSUB does not count it yet), so requests fail at once.
@@ -64,6 +69,10 @@ impl RedisAdapter {
             .unwrap_or_else(|| "/".to_owned());
         let protocol = Protocol::new(shared.config.mode, &shared.config.prefix, &nsp, &shared.uid);
         let rooms = RoomChannels::start(shared.connection.clone(), &protocol);
+        let recovery = local
+            .get()
+            .and_then(|ns| ns.recovery().cloned())
+            .map(RecoveryStore::new);
         let adapter = Arc::new(Self {
             local,
             shared,
@@ -71,6 +80,7 @@ impl RedisAdapter {
             requests: Arc::default(),
             nsp,
             rooms,
+            recovery,
             logged: Mutex::default(),
             subscribed: AtomicBool::new(false),
         });
@@ -98,6 +108,17 @@ impl RedisAdapter {
             .connection
             .clone()
             .filter(Connection::is_connected)
+    }
+
+    /// Delivers a broadcast to the local sockets, with this server's recovery offset when recovery is on.
+    fn deliver_locally(&self, mut packet: Packet, opts: &BroadcastOptions) {
+        let Some(ns) = self.local.get() else {
+            return;
+        };
+        if let Some(store) = &self.recovery {
+            store.on_broadcast(&mut packet, opts);
+        }
+        ns.deliver(&packet, opts);
     }
 
     /// Whether `kind` was not logged yet (then it is now).
@@ -173,17 +194,31 @@ impl Adapter for RedisAdapter {
         self.count_servers().boxed()
     }
 
-    fn persist_session(&self, _session: PersistedSession) -> BoxFuture<'_, ()> {
-        // Connection state recovery is not offered by this adapter yet.
+    fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()> {
+        if let Some(store) = &self.recovery {
+            store.persist(session);
+        }
         async {}.boxed()
     }
 
     fn restore_session(
         &self,
-        _pid: String,
-        _offset: Option<String>,
+        pid: String,
+        offset: Option<String>,
     ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
-        async { Ok(None) }.boxed()
+        let restored = self
+            .recovery
+            .as_ref()
+            .and_then(|store| store.restore(&pid, offset.as_deref()));
+        async { Ok(restored) }.boxed()
+    }
+
+    fn latest_offset(&self) -> BoxFuture<'_, Option<String>> {
+        let latest = self
+            .recovery
+            .as_ref()
+            .and_then(RecoveryStore::latest_offset);
+        async { latest }.boxed()
     }
 
     fn room_created(&self, room: &str) {

@@ -22,11 +22,13 @@ impl RedisAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> Result<(), AdapterError> {
-        if let Some(ns) = self.local.get() {
-            ns.deliver(&packet, &opts);
-        }
-        if self.is_remote(&opts) {
-            match wire::Packet::try_from(&packet) {
+        // Other servers get the packet without this server's recovery offset (they add their own).
+        let remote = self
+            .is_remote(&opts)
+            .then(|| wire::Packet::try_from(&packet));
+        self.deliver_locally(packet, &opts);
+        if let Some(remote) = remote {
+            match remote {
                 Ok(wire) => {
                     self.publish(Op::Broadcast {
                         data: wire.data,

@@ -215,10 +215,9 @@ impl ShardedChannels {
             ..
         } = &message.body
             && let [room] = opts.rooms.as_slice()
+            && mode.subscribes_to_room(sharded_treats_as_socket_id(room))
         {
-            if mode.subscribes_to_room(sharded_treats_as_socket_id(room)) {
-                return self.room(room);
-            }
+            return self.room(room);
         }
         self.main.clone()
     }

@@ -145,8 +145,12 @@ impl Drop for Server {
 
 impl Server {
     pub async fn start(cluster: RedisCluster) -> Self {
+        Self::start_with(cluster, EngineConfig::default()).await
+    }
+
+    pub async fn start_with(cluster: RedisCluster, config: EngineConfig) -> Self {
         let app = Arc::new(App::default());
-        let io = Io::builder(EngineConfig::default())
+        let io = Io::builder(config)
             .adapter(Arc::new(cluster.clone()))
             .namespace("/", app.clone())
             .build();
@@ -179,7 +183,16 @@ impl Server {
 
     /// A cluster member on `redis`, once its subscriptions are confirmed.
     pub async fn clustered(redis: &Redis, config: ClusterConfig) -> Self {
-        let server = Self::start(RedisCluster::connect(&redis.url(), config).unwrap()).await;
+        Self::clustered_with(redis, config, EngineConfig::default()).await
+    }
+
+    pub async fn clustered_with(
+        redis: &Redis,
+        config: ClusterConfig,
+        engine: EngineConfig,
+    ) -> Self {
+        let server =
+            Self::start_with(RedisCluster::connect(&redis.url(), config).unwrap(), engine).await;
         wait_for("subscriptions confirmed", || server.cluster.is_ready()).await;
         server
     }
@@ -196,20 +209,49 @@ type Ws =
 pub struct Client {
     ws: Ws,
     pub id: String,
+    /// The CONNECT answer (`{sid, pid?}`).
+    pub connected: serde_json::Value,
+    /// Packets that arrived before the CONNECT answer.
+    early: std::collections::VecDeque<String>,
 }
 
 impl Client {
     pub async fn connect(server: &Server) -> Self {
+        Self::connect_with(server, None).await
+    }
+
+    /// Connects with `auth` in the CONNECT packet.
+    pub async fn connect_with(server: &Server, auth: Option<serde_json::Value>) -> Self {
         let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", server.addr);
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let open = next_text(&mut ws).await;
         assert!(open.starts_with('0'), "{open}");
-        ws.send(Message::text("40")).await.unwrap();
-        let connect = next_text(&mut ws).await;
-        let json: serde_json::Value =
-            serde_json::from_str(connect.trim_start_matches("40")).unwrap();
-        let id = json["sid"].as_str().unwrap().to_owned();
-        Self { ws, id }
+        let connect = match auth {
+            Some(auth) => format!("40{auth}"),
+            None => "40".to_owned(),
+        };
+        ws.send(Message::text(connect)).await.unwrap();
+        // A recovered socket gets its missed events before the CONNECT answer, as from Node.
+        let mut early = std::collections::VecDeque::new();
+        let mut answer = next_text(&mut ws).await;
+        while !answer.starts_with("40") {
+            early.push_back(answer.trim_start_matches('4').to_owned());
+            answer = next_text(&mut ws).await;
+        }
+        let connected: serde_json::Value =
+            serde_json::from_str(answer.trim_start_matches("40")).unwrap();
+        let id = connected["sid"].as_str().unwrap().to_owned();
+        Self {
+            ws,
+            id,
+            connected,
+            early,
+        }
+    }
+
+    /// Closes the connection (the server sees a transport close).
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
     }
 
     pub async fn send(&mut self, packet: &str) {
@@ -229,6 +271,9 @@ impl Client {
 
     /// The next socket.io packet (without the Engine.IO `4`), answering pings on the way.
     pub async fn next(&mut self) -> String {
+        if let Some(packet) = self.early.pop_front() {
+            return packet;
+        }
         loop {
             let text = next_text(&mut self.ws).await;
             if text == "2" {
