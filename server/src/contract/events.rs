@@ -107,6 +107,9 @@ pub async fn join(ctx: &Ctx, data: Option<Value>) -> Outcome {
             });
         }
         s.join(&room);
+        // Sharded `dynamic` mode: the room's channel is subscribed before the join is acknowledged, so no
+        // broadcast another server sends to it afterwards is missed.
+        ctx.app.cluster.sync_rooms(s.ns()).await;
         presence(s, &ctx.app, &ctx.session, &room, "join").await;
     }
     Ok(json!({"ok": true, "room": room}))
