@@ -38,7 +38,7 @@ describe('slow consumers (issue 13)', () => {
       }
       const sender = await s.connect(srv.url);
       assert.equal((await ack(sender, 'join', 'r')).ok, true);
-      const data = 'x'.repeat(990 * 1024);
+      const data = 'x'.repeat(990_000);
       let peak = idle;
       // 50 messages a second of ~990 KB for up to 6 s, or until every stuck client is gone.
       for (let i = 0; i < 300; i++) {

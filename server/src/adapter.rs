@@ -1,8 +1,8 @@
 //! The adapter this server runs with: `adapter-redis` on every node, with a Redis connection when
 //! `--redis-url` is set and without one otherwise, so one code path serves both.
 
-use adapter_redis::{Mode, ShardedSubscriptionMode};
 use adapter_redis::{ClusterConfig, RedisCluster};
+use adapter_redis::{Mode, ShardedSubscriptionMode};
 
 use crate::config::{Config, RedisMode, SubscriptionMode};
 use crate::metrics::Metrics;

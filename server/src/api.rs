@@ -172,10 +172,7 @@ async fn server_emit(
     let Some(adapter) = api.io.of("/").and_then(|ns| ns.adapter().cloned()) else {
         return Err(internal("namespace `/` is not registered"));
     };
-    let data = vec![
-        rmpv::Value::from(req.event.as_str()),
-        to_value(&req.data),
-    ];
+    let data = vec![rmpv::Value::from(req.event.as_str()), to_value(&req.data)];
     let timeout = req
         .timeout
         .map_or(api.app.config.request_timeout, Duration::from_millis);

@@ -41,7 +41,9 @@ pub async fn engine_io(State(app): State<Arc<AppState>>, mut req: Request, next:
             "Server is shutting down",
         );
     }
-    if let Some(ConnectInfo(PeerAddr(addr))) = req.extensions().get::<ConnectInfo<PeerAddr>>().copied() {
+    if let Some(ConnectInfo(PeerAddr(addr))) =
+        req.extensions().get::<ConnectInfo<PeerAddr>>().copied()
+    {
         req.extensions_mut().insert(engine::RemoteAddr(addr));
     }
     let mut res = next.run(req).await;

@@ -12,8 +12,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -80,8 +80,16 @@ impl Collector for EngineCollector {
         };
         let s = io.stats();
         let counters = [
-            ("packets_sent", "Engine.IO packets written to clients", &s.packets_out),
-            ("packets_received", "Engine.IO messages received from clients", &s.packets_in),
+            (
+                "packets_sent",
+                "Engine.IO packets written to clients",
+                &s.packets_out,
+            ),
+            (
+                "packets_received",
+                "Engine.IO messages received from clients",
+                &s.packets_in,
+            ),
             ("bytes_sent", "Bytes written to clients", &s.bytes_out),
             ("bytes_received", "Bytes received from clients", &s.bytes_in),
         ];
@@ -90,7 +98,11 @@ impl Collector for EngineCollector {
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
         let gauges = [
-            ("engine_connections", "Open Engine.IO connections", s.open_sessions()),
+            (
+                "engine_connections",
+                "Open Engine.IO connections",
+                s.open_sessions(),
+            ),
             (
                 "polling_connections",
                 "Open Engine.IO connections on long-polling",

@@ -45,7 +45,12 @@ impl RedisAdapter {
             && let Some(wire_packet) = wire_packet
         {
             match self.connected() {
-                None => self.note_publish_failure("broadcast with ack: redis unavailable"),
+                None => {
+                    self.shared.metrics.publish_errors.inc();
+                    tracing::debug!(
+                        "broadcast with ack: redis unavailable; local acknowledgements only"
+                    );
+                }
                 Some(conn) => {
                     expected_servers = self.other_servers(&conn).await.unwrap_or(0);
                     let request_id = engine::Sid::new().to_string();
@@ -60,8 +65,7 @@ impl RedisAdapter {
                         data: wire_packet.data,
                         opts: wopts,
                         request_id: Some(request_id),
-                    })
-                    .await;
+                    });
                 }
             }
         }
@@ -139,8 +143,7 @@ impl RedisAdapter {
                 request_id: request_id.clone(),
                 count: count as u64,
             },
-        )
-        .await;
+        );
         let Some(conn) = self.connection().filter(|_| count > 0) else {
             return;
         };

@@ -119,8 +119,7 @@ impl RedisAdapter {
                         request_id,
                         sockets,
                     },
-                )
-                .await;
+                );
             }
             Incoming::Legacy {
                 uid,
@@ -138,7 +137,7 @@ impl RedisAdapter {
                     LegacyAction::Leave(room) => ns.del_sockets(&target, &[room]),
                     LegacyAction::Disconnect(close) => ns.disconnect_sockets(&target, close),
                 }
-                self.reply(&uid, Reply::Done { request_id }).await;
+                self.reply(&uid, Reply::Done { request_id });
             }
         }
     }
@@ -182,8 +181,7 @@ impl RedisAdapter {
                         request_id,
                         sockets,
                     },
-                )
-                .await;
+                );
             }
             Op::AllRooms { request_id } => {
                 // Node's room map holds every socket's own-id room too.
@@ -191,8 +189,7 @@ impl RedisAdapter {
                 ns.for_each_target(&BroadcastOptions::default(), |s| {
                     rooms.push(s.id.to_string())
                 });
-                self.reply(&uid, Reply::AllRooms { request_id, rooms })
-                    .await;
+                self.reply(&uid, Reply::AllRooms { request_id, rooms });
             }
             Op::ServerSideEmit { request_id, data } => {
                 let Some(handler) = self.shared.server_side_handler() else {
@@ -206,8 +203,7 @@ impl RedisAdapter {
                             request_id,
                             data: ack,
                         },
-                    )
-                    .await;
+                    );
                 }
             }
         }

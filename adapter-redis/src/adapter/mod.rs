@@ -15,6 +15,7 @@ mod acks;
 pub(crate) mod convert;
 mod inbound;
 mod outbound;
+mod publisher;
 mod request;
 mod rooms;
 
@@ -55,6 +56,7 @@ pub(crate) struct RedisAdapter {
     /// this server's offset.
     recovery: Option<RecoveryStore>,
     logged: Mutex<HashSet<&'static str>>,
+    publisher: publisher::Publisher,
     /// Set once Redis confirmed this namespace's subscriptions. Before that a request's answers
     /// cannot reach this server (and PUBSUB NUMSUB does not count it yet), so requests fail at once.
     subscribed: AtomicBool,
@@ -73,6 +75,8 @@ impl RedisAdapter {
             .get()
             .and_then(|ns| ns.recovery().cloned())
             .map(RecoveryStore::new);
+        let publisher =
+            publisher::Publisher::start(shared.connection.clone(), shared.metrics.clone());
         let adapter = Arc::new(Self {
             local,
             shared,
@@ -82,6 +86,7 @@ impl RedisAdapter {
             rooms,
             recovery,
             logged: Mutex::default(),
+            publisher,
             subscribed: AtomicBool::new(false),
         });
         inbound::start(&adapter);

@@ -29,14 +29,11 @@ impl RedisAdapter {
         self.deliver_locally(packet, &opts);
         if let Some(remote) = remote {
             match remote {
-                Ok(wire) => {
-                    self.publish(Op::Broadcast {
-                        data: wire.data,
-                        opts: broadcast_opts_to_wire(&opts),
-                        request_id: None,
-                    })
-                    .await
-                }
+                Ok(wire) => self.publish(Op::Broadcast {
+                    data: wire.data,
+                    opts: broadcast_opts_to_wire(&opts),
+                    request_id: None,
+                }),
                 Err(err) => tracing::debug!(%err, "packet not relayed"),
             }
         }
@@ -55,8 +52,7 @@ impl RedisAdapter {
             self.publish(Op::Join {
                 opts: request_opts_to_wire(&opts),
                 rooms,
-            })
-            .await;
+            });
         }
         Ok(())
     }
@@ -73,8 +69,7 @@ impl RedisAdapter {
             self.publish(Op::Leave {
                 opts: request_opts_to_wire(&opts),
                 rooms,
-            })
-            .await;
+            });
         }
         Ok(())
     }
@@ -91,8 +86,7 @@ impl RedisAdapter {
             self.publish(Op::Disconnect {
                 opts: request_opts_to_wire(&opts),
                 close,
-            })
-            .await;
+            });
         }
         Ok(())
     }
@@ -114,33 +108,18 @@ impl RedisAdapter {
             .map_err(unavailable)
     }
 
-    /// Publishes an operation; a failure is counted (by the connection) and logged.
-    pub(super) async fn publish(&self, op: Op) {
-        let Some(conn) = self.connection() else {
-            return;
-        };
-        let out = self.protocol.encode_op(op);
-        if let Err(err) = conn.publish(out.sharded, &out.channel, out.payload).await {
-            self.note_publish_failure(&err.to_string());
+    /// Queues an operation for the other servers (in order; never waits for Redis).
+    pub(super) fn publish(&self, op: Op) {
+        if self.connection().is_some() {
+            self.publisher.send(self.protocol.encode_op(op));
         }
     }
 
-    /// Publishes an answer to server `requester`.
-    pub(super) async fn reply(&self, requester: &str, reply: Reply) {
-        let Some(conn) = self.connection() else {
-            return;
-        };
-        let out = self.protocol.encode_reply(requester, reply);
-        if let Err(err) = conn.publish(out.sharded, &out.channel, out.payload).await {
-            self.note_publish_failure(&err.to_string());
-        }
-    }
-
-    pub(super) fn note_publish_failure(&self, err: &str) {
-        if self.log_once("publish") {
-            tracing::warn!(%err, "publish to redis failed; delivering locally only (logged once)");
-        } else {
-            tracing::debug!(%err, "publish to redis failed");
+    /// Queues an answer to server `requester`.
+    pub(super) fn reply(&self, requester: &str, reply: Reply) {
+        if self.connection().is_some() {
+            self.publisher
+                .send(self.protocol.encode_reply(requester, reply));
         }
     }
 }

@@ -34,6 +34,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Frames written per vectored write.
 const MAX_IOVECS: usize = 64;
 
+/// Client messages handled per poll before yielding to other tasks.
+const MESSAGES_PER_POLL: usize = 16;
+
 /// Reads per poll before yielding to other tasks.
 const READS_PER_POLL: usize = 16;
 
@@ -152,10 +155,17 @@ impl Driver {
                 self.handler = None;
                 progress = true;
             }
+            let mut handled = 0;
             while self.handler.is_none() {
+                if handled == MESSAGES_PER_POLL {
+                    // Fairness: other sessions (the recipients of what this one sends) get to run.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 let Some(message) = self.session.lock().inbound.pop_front() else {
                     break;
                 };
+                handled += 1;
                 progress = true;
                 if let Some(mut handler) = crate::sio::client::on_message(&self.session, message)
                     && handler.as_mut().poll(cx).is_pending()

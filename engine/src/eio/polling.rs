@@ -47,7 +47,7 @@ pub(crate) async fn get<B: From<Bytes>>(session: Arc<Session>) -> Response<B> {
                     return Poll::Ready((std::mem::take(&mut state.outbox).into(), true));
                 }
                 PollEnd::Close if arrived_closed => vec![text(b"6"), text(b"1")],
-                PollEnd::Close => vec![text(b"1")],
+                PollEnd::Close | PollEnd::CloseNow => vec![text(b"1")],
                 // The client closed: a pending poll ends with a noop.
                 PollEnd::Noop => vec![text(b"6")],
                 PollEnd::Nothing => vec![text(b"1")],

@@ -56,8 +56,12 @@ pub(crate) struct Heartbeat {
 pub(crate) enum PollEnd {
     /// The client closed: a pending GET gets a noop (`6`).
     Noop,
-    /// The server closed: a pending GET (or the next one) gets a close packet (`1`).
+    /// The server closed the session in order (Node's `socket.close()`): queued packets are still delivered,
+    /// then a pending GET gets a close packet (`1`), a later one a noop and the close packet.
     Close,
+    /// The session ended at once (ping timeout, server shutdown): only a GET pending at that moment gets `1`;
+    /// later requests find no session.
+    CloseNow,
     /// Nothing more is written (slow consumer, transport error).
     Nothing,
 }
@@ -212,6 +216,9 @@ impl Session {
             DisconnectReason::TransportError
             | DisconnectReason::SlowConsumer
             | DisconnectReason::ParseError => PollEnd::Nothing,
+            DisconnectReason::PingTimeout | DisconnectReason::ServerShuttingDown => {
+                PollEnd::CloseNow
+            }
             _ => PollEnd::Close,
         };
         let mut state = self.lock();
@@ -419,7 +426,7 @@ mod tests {
         assert_eq!(s.on_heartbeat(), None);
         assert_eq!(
             s.lock().closing,
-            Some((DisconnectReason::PingTimeout, PollEnd::Close))
+            Some((DisconnectReason::PingTimeout, PollEnd::CloseNow))
         );
     }
 

@@ -39,7 +39,11 @@ struct Claims {
 
 /// Connect middleware: authenticates the handshake and attaches the socket's session, its user as
 /// `socket.data` (what other servers' `fetchSockets` see) and its `auth` without the token.
-pub fn authenticate(app: &AppState, s: &Arc<Socket>, auth: rmpv::Value) -> Result<(), ConnectError> {
+pub fn authenticate(
+    app: &AppState,
+    s: &Arc<Socket>,
+    auth: rmpv::Value,
+) -> Result<(), ConnectError> {
     let result = rmpv::ext::from_value::<Value>(auth)
         .map_err(|_| Refusal::BadRequest)
         .and_then(|auth| Ok((user(app, s.id.as_str(), &auth)?, auth)));

@@ -194,10 +194,14 @@ pub async fn direct(ctx: &Ctx, data: Option<Value>) -> Outcome {
 /// `members(room)`: `{ok, room, members: [user, ...]}`.
 pub async fn members(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let room = room(data.as_ref(), "room")?;
-    let fetched = ctx.socket.namespace().to(room.as_str()).fetch_sockets().await;
-    let sockets = fetched.map_err(|err| {
-        Failure::unavailable(format!("cannot list members on every node: {err}"))
-    })?;
+    let fetched = ctx
+        .socket
+        .namespace()
+        .to(room.as_str())
+        .fetch_sockets()
+        .await;
+    let sockets = fetched
+        .map_err(|err| Failure::unavailable(format!("cannot list members on every node: {err}")))?;
     // A socket's `data` is its user (Node peers' sockets carry whatever their server put there).
     // A socket is in its own-id room, but that is not membership.
     let members: Vec<serde_json::Value> = sockets

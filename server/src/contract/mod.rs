@@ -57,7 +57,11 @@ impl Contract {
 }
 
 impl NamespaceHandler for Contract {
-    fn authorize(&self, socket: Arc<Socket>, auth: Value) -> BoxFuture<'static, Result<(), ConnectError>> {
+    fn authorize(
+        &self,
+        socket: Arc<Socket>,
+        auth: Value,
+    ) -> BoxFuture<'static, Result<(), ConnectError>> {
         let verdict = auth::authenticate(&self.app, &socket, auth);
         async move { verdict }.boxed()
     }
@@ -239,7 +243,9 @@ impl Ctx {
         if self.ack.is_some() {
             self.answer(&failure.ack());
         } else {
-            let _ = self.socket.emit("error", vec![to_value(&failure.event(event))]);
+            let _ = self
+                .socket
+                .emit("error", vec![to_value(&failure.event(event))]);
         }
     }
 }
@@ -272,7 +278,10 @@ mod tests {
             data: &'a Value,
         }
         let data = Value::Binary(vec![1, 2]);
-        let v = to_value(&Body { ok: true, data: &data });
+        let v = to_value(&Body {
+            ok: true,
+            data: &data,
+        });
         assert_eq!(
             v,
             Value::Map(vec![
@@ -280,6 +289,9 @@ mod tests {
                 (Value::from("data"), Value::Binary(vec![1, 2])),
             ])
         );
-        assert_eq!(to_value(&serde_json::json!({"a": [1]})), Value::Map(vec![(Value::from("a"), Value::Array(vec![Value::from(1)]))]));
+        assert_eq!(
+            to_value(&serde_json::json!({"a": [1]})),
+            Value::Map(vec![(Value::from("a"), Value::Array(vec![Value::from(1)]))])
+        );
     }
 }
