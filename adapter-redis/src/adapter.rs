@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub struct RedisAdapter<E> {
     nsp: String,
     room_channels: Mutex<HashSet<String>>,
     logged: Mutex<HashSet<&'static str>>,
+    /// Set once Redis confirmed this namespace's subscriptions. Before that a request's answers
+    /// cannot reach this server (and PUBSUB NUMSUB does not count it yet), so requests fail at once.
+    subscribed: AtomicBool,
 }
 
 impl<E: SocketEmitter> DefinedAdapter for RedisAdapter<E> {}
@@ -67,6 +71,7 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
             nsp,
             room_channels: Mutex::default(),
             logged: Mutex::default(),
+            subscribed: AtomicBool::new(false),
         }
     }
 
@@ -102,7 +107,10 @@ impl<E: SocketEmitter> CoreAdapter<E> for RedisAdapter<E> {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 match weak.upgrade() {
-                    Some(this) => this.shared.mark_subscribed(),
+                    Some(this) => {
+                        this.subscribed.store(true, Ordering::Release);
+                        this.shared.mark_subscribed();
+                    }
                     None => return,
                 }
                 receive(weak, messages).await;
@@ -491,6 +499,13 @@ impl<E: SocketEmitter> RedisAdapter<E> {
         if !conn.is_connected() {
             return failed(ClusterError::Unavailable(
                 crate::connection::ConnectionError::Down,
+            ));
+        }
+        // A server restarted behind a proxy takes clients before its subscriptions are confirmed;
+        // a request sent then would wait the whole timeout for answers it cannot receive.
+        if !self.subscribed.load(Ordering::Acquire) {
+            return failed(ClusterError::Unavailable(
+                crate::connection::ConnectionError::NotSubscribed,
             ));
         }
         let expected = match self.other_servers(conn).await {

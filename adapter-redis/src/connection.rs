@@ -39,6 +39,10 @@ pub enum ConnectionError {
     /// The connection is down; the command was not sent.
     #[error("redis connection is down")]
     Down,
+    /// Redis has not yet confirmed this server's subscriptions: answers to a request would be lost,
+    /// so none was sent.
+    #[error("redis has not confirmed this server's subscriptions yet")]
+    NotSubscribed,
     /// Redis is unreachable or refused the command.
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
