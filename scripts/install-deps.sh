@@ -2,6 +2,11 @@
 # Installs what the test suite needs on a fresh Debian machine that has Rust and Node:
 # Debian packages (Redis, HAProxy, nginx), the rustfmt/clippy components, and the npm
 # dependencies of client-test/ (exactly as locked).
+#
+#   scripts/install-deps.sh          install what is missing
+#   scripts/install-deps.sh --plan   only print what the test command will install on this machine: this
+#                                    script's part, and what cargo, bench/run.sh and scripts/validate-deploy.sh
+#                                    fetch later in the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin" # haproxy and nginx live there; a non-root user's PATH may lack it
@@ -14,15 +19,61 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
+
+missing_components=()
+if command -v rustup >/dev/null; then
+  installed="$(rustup component list --installed 2>/dev/null || true)"
+  grep -q '^rustfmt' <<<"$installed" || missing_components+=(rustfmt)
+  grep -q '^clippy' <<<"$installed" || missing_components+=(clippy)
+fi
+
+if [ "${1:-}" = "--plan" ]; then
+  list() { if [ $# -gt 0 ]; then echo "$*"; else echo "nothing (all present)"; fi; }
+  apt=("${missing[@]}") tools=()
+  if [ -x scripts/validate-deploy.sh ]; then
+    while read -r kind rest; do
+      case "$kind" in
+        apt) [[ " ${apt[*]} " == *" $rest "* ]] || apt+=("$rest") ;;
+        pip) tools+=("pip install into ${rest%% *}: ${rest#* }") ;;
+        npm) tools+=("npm install into ${rest%% *}: ${rest#* }") ;;
+      esac
+    done < <(scripts/validate-deploy.sh --plan)
+  fi
+  echo "This run installs:"
+  echo "  apt-get install:        $(list "${apt[@]}")"
+  if command -v rustup >/dev/null; then
+    echo "  rustup component add:   $(list "${missing_components[@]}")"
+  else
+    echo "  rustup component add:   (no rustup here: cargo fmt and cargo clippy must already work)"
+  fi
+  host="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')"
+  if [ -n "$host" ] && cargo fetch --locked --offline --target "$host" >/dev/null 2>&1; then
+    echo "  crates (Cargo.lock):    nothing (all in cargo's cache)"
+  else
+    echo "  crates (Cargo.lock):    downloaded from crates.io by the first cargo command"
+  fi
+  echo "  npm ci in client-test/: always (node_modules reinstalled exactly as locked, from npm's cache when it has them)"
+  if [ ! -d bench/node/node_modules/socket.io ] || [ bench/node/package-lock.json -nt bench/node/node_modules/.package-lock.json ]; then
+    echo "  npm ci in bench/node/:  yes, by bench/run.sh (node_modules missing or older than its lock file)"
+  else
+    echo "  npm ci in bench/node/:  nothing (up to date)"
+  fi
+  if [ "${#tools[@]}" -gt 0 ]; then
+    for t in "${tools[@]}"; do echo "  validate-deploy tools:  $t"; done
+  else
+    echo "  validate-deploy tools:  nothing (.tools/ up to date)"
+  fi
+  exit 0
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if command -v rustup >/dev/null; then
-  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
-  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
-fi
+for c in "${missing_components[@]}"; do
+  rustup component add "$c"
+done
 
 (cd client-test && npm ci --no-audit --no-fund --loglevel=error)

@@ -5,7 +5,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin" # haproxy, nginx
 started=$(date +%s)
-step() { printf '\n==> %s (+%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+names=() starts=()
+step() {
+  names+=("$*") starts+=("$(date +%s)")
+  printf '\n==> %s (+%ss)\n' "$*" "$(( starts[-1] - started ))"
+}
+# Each step's duration, also when a step fails (then the last one is the failing step).
+summary() {
+  local rc=$? now i end
+  now=$(date +%s)
+  printf '\n==> step durations (%s):\n' "$([ "$rc" = 0 ] && echo passed || echo "FAILED, exit $rc")"
+  for i in "${!names[@]}"; do
+    end=${starts[i + 1]:-$now}
+    printf '%6ss  %s\n' "$(( end - starts[i] ))" "${names[i]}"
+  done
+  printf '%6ss  total\n' "$(( now - started ))"
+}
+trap summary EXIT
+
+step "self-contained: no tracked file refers to a path outside the repository (then the check's self-test)"
+scripts/check-self-contained.sh
+scripts/check-self-contained.sh --self-test
+
+step "what this run installs"
+scripts/install-deps.sh --plan
 
 step "install dependencies"
 scripts/install-deps.sh
@@ -39,4 +62,4 @@ if [ -x scripts/validate-deploy.sh ]; then
   scripts/validate-deploy.sh --self-test --no-install
 fi
 
-step "all tests passed in $(( $(date +%s) - started ))s"
+printf '\n==> all tests passed in %ss\n' "$(( $(date +%s) - started ))"

@@ -6,6 +6,8 @@
 #   scripts/validate-deploy.sh --self-test   prove it: a typo injected into each kind of file (in a copy)
 #                                            must make the validator fail, and the clean copy must pass
 #   scripts/validate-deploy.sh --no-install  validate with the tools already installed
+#   scripts/validate-deploy.sh --plan        print what the install step would install, one `apt|pip|npm ...`
+#                                            line each, and exit (scripts/install-deps.sh --plan shows them)
 #   scripts/validate-deploy.sh --root DIR    validate DIR/docker, DIR/k8s instead of this checkout's
 #   scripts/validate-deploy.sh --verbose     also show what each passing check ran and printed
 #
@@ -52,6 +54,7 @@ ROOT="$REPO"
 TOOLS="${VALIDATE_TOOLS_DIR:-$REPO/.tools}"
 INSTALL=1
 SELF_TEST=0
+PLAN=0
 QUIET=0
 VERBOSE=0
 
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --self-test) SELF_TEST=1 ;;
     --no-install) INSTALL=0 ;;
+    --plan) PLAN=1 ;;
     --quiet) QUIET=1 ;;
     -v|--verbose) VERBOSE=1 ;;
     --root) shift; ROOT="$(cd "${1:?--root needs a directory}" && pwd)" ;;
@@ -109,6 +113,19 @@ install_tools() {
     printf '%s' "$NODE_PACKAGES_JSON" > "$NODE_DIR/.installed"
   fi
 }
+
+# What install_tools would do, without doing it: `apt <package>`, `pip <dir> <packages>`, `npm <dir> <packages>`.
+plan_tools() {
+  command -v haproxy >/dev/null || echo "apt haproxy"
+  command -v nginx >/dev/null || echo "apt nginx-light"
+  if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip' 2>/dev/null; then echo "apt python3-venv"; fi
+  if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "${PY_PACKAGES[*]}" ]; then echo "pip ${VENV#"$REPO"/} ${PY_PACKAGES[*]}"; fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then echo "apt nodejs"; echo "apt npm"; fi
+  if [ "$(cat "$NODE_DIR/.installed" 2>/dev/null)" != "$NODE_PACKAGES_JSON" ]; then
+    echo "npm ${NODE_DIR#"$REPO"/} @kubernetes-models/traefik @kubernetes-models/gateway-api typescript"
+  fi
+}
+if [ "$PLAN" = 1 ]; then plan_tools; exit 0; fi
 
 # ---------------------------------------------------------------------------------------------- self-test
 if [ "$SELF_TEST" = 1 ]; then

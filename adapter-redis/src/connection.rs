@@ -158,7 +158,7 @@ impl Connection {
     pub async fn subscribe(&self, channels: Vec<String>) -> bool {
         self.lock_wanted(|w| w.channels.extend(channels.iter().cloned()));
         match self.subscriber.subscribe(channels).await {
-            Ok(()) => true,
+            Ok(()) => self.processed().await,
             Err(err) => {
                 tracing::warn!(%err, "SUBSCRIBE failed; will retry after reconnect");
                 false
@@ -171,7 +171,7 @@ impl Connection {
     pub async fn psubscribe(&self, patterns: Vec<String>) -> bool {
         self.lock_wanted(|w| w.patterns.extend(patterns.iter().cloned()));
         match self.subscriber.psubscribe(patterns).await {
-            Ok(()) => true,
+            Ok(()) => self.processed().await,
             Err(err) => {
                 tracing::warn!(%err, "PSUBSCRIBE failed; will retry after reconnect");
                 false
@@ -190,7 +190,22 @@ impl Connection {
                 all = false;
             }
         }
-        all
+        all && self.processed().await
+    }
+
+    /// Whether Redis has processed every command sent so far on the subscriber connection: fred
+    /// resolves (P|S)SUBSCRIBE without waiting for Redis' answer (measured: right after it returns,
+    /// PUBSUB NUMSUB sometimes does not count the subscription yet), so a PING on the same
+    /// connection, answered in order, is the confirmation. On a Redis Cluster the PING may go
+    /// to another node than a shard channel's, so there it is only a best effort.
+    async fn processed(&self) -> bool {
+        match self.subscriber.ping::<fred::types::Value>(None).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(%err, "PING after subscribing failed; will retry");
+                false
+            }
+        }
     }
 
     /// Waits until both connections are up (polling; for start-up, not for tests).

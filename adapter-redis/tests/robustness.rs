@@ -56,10 +56,14 @@ fn decode_everything(bytes: &[u8]) {
 
 /// Every payload of the captures (hex lines and JSON lines).
 fn captured_payloads() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "README.md") {
+            continue; // how the captures were made, not a capture
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines().map(str::trim) {
             if let Some(hex) = line.strip_prefix("hex:") {
                 let hex = hex.trim();

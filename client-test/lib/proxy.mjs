@@ -757,8 +757,8 @@ export function proxiedClient(topo, url, o = {}) {
 
 /**
  * `join`, again while it answers `unavailable`, as an application following the contract does: a replica that has
- * just started accepts clients before its Redis connections are up (a few hundred ms), and a join there cannot check
- * the cluster yet. `c.joinRetries` counts the retries.
+ * just started accepts clients before Redis has confirmed its subscriptions (a few hundred ms), and a join there
+ * cannot check the cluster yet. `c.joinRetries` counts the retries.
  */
 async function joinRetrying(c, room) {
   for (let i = 0; ; i++) {

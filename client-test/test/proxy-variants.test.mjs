@@ -94,7 +94,7 @@ async function restartScenario(t, topo, url, { room, sourceBlock, afterRestart =
   t.diagnostic(`${moved.length} clients of ${victim.nodeId} reconnected after ${times.join(', ')} ms, to ${moved.map((c) => c.node)}`);
   const retried = moved.filter((c) => c.joinRetries > 0);
   if (retried.length) {
-    t.diagnostic(`join answered "unavailable" on the restarted replica before its Redis connection was up: ${retried.map((c) => `${c.label} x${c.joinRetries}`)}`);
+    t.diagnostic(`join answered "unavailable" on the restarted replica before Redis had confirmed its subscriptions: ${retried.map((c) => `${c.label} x${c.joinRetries}`)}`);
   }
   await topo.waitNodes(3);
   await afterRestart(replica);

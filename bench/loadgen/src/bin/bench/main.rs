@@ -535,7 +535,14 @@ async fn run(cli: Cli) -> Res<bool> {
     }
     meta["loadavg_after"] = json!(loadgen::procfs::loadavg());
     meta["elapsed_secs"] = json!(clock.elapsed().as_secs_f64());
-    meta["logs"] = json!(logs.display().to_string());
+    // Relative to the checkout when inside it: results are committed, and a machine's absolute path
+    // means nothing in another clone (scripts/check-self-contained.sh rejects it).
+    meta["logs"] = json!(
+        logs.strip_prefix(&root)
+            .unwrap_or(&logs)
+            .display()
+            .to_string()
+    );
     meta["complete"] = json!(true);
     let (doc, md) = write_results(&json_path, &meta, &calibration, &runs, st.smoke)?;
     eprintln!(
