@@ -498,3 +498,18 @@ async fn a_client_that_received_no_event_still_recovers() {
             .starts_with("40{\"sid\":\"".to_owned().as_str())
     );
 }
+
+#[tokio::test]
+async fn volatile_events_reach_idle_websocket_clients() {
+    let s = serve(config()).await;
+    let mut ws = ws(s.addr, "").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text("40")).await.unwrap();
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text(r#"421["echo","x"]"#)).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"431["x"]"#));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ns = s.io.of("/").unwrap();
+    ns.broadcast().volatile().emit("tick", vec![Value::from(1)]).await.unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"42["tick",1]"#));
+}
