@@ -79,6 +79,11 @@ impl GuardedStream {
 
     /// A read is pending: fails it once the tracker's deadline has passed, else arms the timer.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.tracker.is_upgraded() {
+            // The common case on a busy server: keep WebSocket reads free of any bookkeeping.
+            self.read_timer = None;
+            return Poll::Pending;
+        }
         self.tracker.register_reader(cx.waker());
         let Some((deadline, kind)) = self.tracker.deadline() else {
             self.read_timer = None;

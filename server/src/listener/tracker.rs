@@ -232,6 +232,11 @@ impl Tracker {
         self.with(|s| s.set(Phase::Upgraded));
     }
 
+    /// Whether the connection was upgraded (no HTTP timeout any more).
+    pub fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Relaxed)
+    }
+
     /// The connection closed: it no longer counts against its address.
     pub fn on_close(&self) {
         self.with(|s| s.peer = None);
