@@ -242,3 +242,68 @@ pub async fn serve(mut listener: Listener, router: Router, mut stop: watch::Rece
     let _ = shutdown_tx.send(true);
     done_tx.closed().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            timeouts: Timeouts {
+                header: Duration::from_secs(1),
+                body: Duration::from_secs(1),
+                keep_alive: Duration::from_secs(1),
+            },
+            write_timeout: Duration::from_secs(1),
+            max_connections: 1,
+            max_pending_per_peer: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn accept_failures_are_counted_and_logged_once_per_interval() {
+        let metrics = Metrics::new("test");
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut listener = Listener::bind(addr, "main", limits(), &metrics).unwrap();
+        let err = io::Error::from_raw_os_error(24);
+        for _ in 0..100 {
+            listener.accept_failed(&err);
+        }
+        assert_eq!(listener.accept_errors.get(), 100);
+        assert_eq!(listener.suppressed, 99, "one warning, 99 suppressed");
+        listener.last_warning = Instant::now().checked_sub(ACCEPT_WARN_INTERVAL);
+        listener.accept_failed(&err);
+        assert_eq!(listener.suppressed, 0, "a warning after the interval");
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_limit_gets_503() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let metrics = Metrics::new("test");
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = Listener::bind(addr, "main", limits(), &metrics).unwrap();
+        let addr = listener.tcp.local_addr().unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let router = Router::new().route("/", axum::routing::get(|| async { "hello" }));
+        tokio::spawn(serve(listener, router, stopped));
+        // The first connection takes the only place and keeps it (its request is not finished).
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        first.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        second
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        second.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("Too many connections"), "{answer}");
+        let refused = metrics.render();
+        assert!(
+            refused.contains(
+                "sio_connections_refused_total{listener=\"main\",reason=\"max_connections\"} 1"
+            ),
+            "{refused}"
+        );
+    }
+}
