@@ -10,6 +10,7 @@ import {
 } from './client.mjs';
 import { RawPolling, RawWs, rawSocketIo } from './raw.mjs';
 import { allServers, startServer } from './server.mjs';
+import { tcpConnect, tcpOpen } from './tcp.mjs';
 
 export class Scope {
   constructor(name) {
@@ -17,6 +18,7 @@ export class Scope {
     this.servers = [];
     this.clients = [];
     this.raws = [];
+    this.tcps = [];
     this.deferred = [];
   }
 
@@ -68,6 +70,20 @@ export class Scope {
     return res;
   }
 
+  /** A connected raw TCP connection (lib/tcp.mjs). */
+  async tcp(port, opts) {
+    const c = await tcpConnect(port, opts);
+    this.tcps.push(c);
+    return c;
+  }
+
+  /** A raw TCP connection, not awaited. */
+  tcpOpen(port, opts) {
+    const c = tcpOpen(port, opts);
+    this.tcps.push(c);
+    return c;
+  }
+
   rawPolling(base, opts) {
     return new RawPolling(base, opts);
   }
@@ -96,6 +112,7 @@ export class Scope {
       }
     }
     for (const r of this.raws) r.close();
+    for (const c of this.tcps) c.destroy();
     await Promise.all(this.servers.map((s) => s.kill()));
   }
 }

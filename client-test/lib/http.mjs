@@ -10,9 +10,10 @@ import http from 'node:http';
  * @param {Record<string,string>} [o.headers]
  * @param {string|Buffer} [o.body]
  * @param {number} [o.timeout] ms (default 5000)
+ * @param {string} [o.localAddress] source address (e.g. 127.0.0.2: another peer address on loopback)
  */
 export function httpRequest(url, o = {}) {
-  const { method = 'GET', headers = {}, body, timeout = 5000 } = o;
+  const { method = 'GET', headers = {}, body, timeout = 5000, localAddress } = o;
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const hdrs = { ...headers };
@@ -27,6 +28,7 @@ export function httpRequest(url, o = {}) {
         method,
         headers: hdrs,
         agent: false,
+        localAddress,
       },
       (res) => {
         const chunks = [];

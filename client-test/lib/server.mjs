@@ -152,6 +152,7 @@ let counter = 0;
  * @param {number} [o.port] fixed main port (default: a free one)
  * @param {number} [o.adminPort] fixed admin port (default: a free one)
  * @param {boolean} [o.portsViaEnv] give host/ports through HOST/PORT/ADMIN_PORT instead of flags
+ * @param {number} [o.nofile] run the binary with this file descriptor limit (soft and hard, `ulimit -n`)
  * @param {number} [o.readyTimeoutMs]
  */
 export async function startServer(o = {}) {
@@ -183,7 +184,13 @@ async function startOnce(o) {
   } else {
     args = ['--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), ...userArgs];
   }
-  const proc = spawn(SERVER_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // With a descriptor limit, `sh` sets it and execs the binary, so the handle's pid is still the server's.
+  const proc = o.nofile
+    ? spawn('sh', ['-c', `ulimit -n ${Number(o.nofile)} && exec "$0" "$@"`, SERVER_BIN, ...args], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(SERVER_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const handle = new ServerHandle({ proc, port, adminPort, args, env, label: `#${++counter}` });
   allServers.add(handle);
 

@@ -506,10 +506,16 @@ async fn volatile_events_reach_idle_websocket_clients() {
     next_text(&mut ws).await.unwrap();
     ws.send(WsMessage::text("40")).await.unwrap();
     next_text(&mut ws).await.unwrap();
-    ws.send(WsMessage::text(r#"421["echo","x"]"#)).await.unwrap();
+    ws.send(WsMessage::text(r#"421["echo","x"]"#))
+        .await
+        .unwrap();
     assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"431["x"]"#));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ns = s.io.of("/").unwrap();
-    ns.broadcast().volatile().emit("tick", vec![Value::from(1)]).await.unwrap();
+    ns.broadcast()
+        .volatile()
+        .emit("tick", vec![Value::from(1)])
+        .await
+        .unwrap();
     assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"42["tick",1]"#));
 }

@@ -21,6 +21,10 @@ use crate::contract::to_value;
 use crate::contract::validate::room_name;
 use crate::state::AppState;
 
+/// Longest `timeout` an `ack` emit may ask for, in milliseconds: every waiting call holds its
+/// HTTP request and the acknowledgement bookkeeping until then.
+pub const MAX_ACK_TIMEOUT_MS: u64 = 60_000;
+
 /// Event names the socket.io protocol reserves.
 pub const RESERVED_EVENTS: [&str; 4] = ["connect", "connect_error", "disconnect", "disconnecting"];
 
@@ -95,7 +99,8 @@ struct EmitRequest {
     /// Wait for every matching client (on every node) to acknowledge.
     #[serde(default)]
     ack: bool,
-    /// How long to wait for acknowledgements, in milliseconds (default `--request-timeout`).
+    /// How long to wait for acknowledgements, in milliseconds (default `--request-timeout`, at
+    /// most [`MAX_ACK_TIMEOUT_MS`]).
     timeout: Option<u64>,
 }
 
@@ -108,8 +113,21 @@ struct ServerEmitRequest {
     /// Wait for one acknowledgement per other server.
     #[serde(default)]
     ack: bool,
-    /// How long to wait for acknowledgements, in milliseconds (default `--request-timeout`).
+    /// How long to wait for acknowledgements, in milliseconds (default `--request-timeout`, at
+    /// most [`MAX_ACK_TIMEOUT_MS`]).
     timeout: Option<u64>,
+}
+
+/// The acknowledgement timeout: `requested` milliseconds (at most [`MAX_ACK_TIMEOUT_MS`]) or the
+/// default.
+fn ack_timeout(requested: Option<u64>, default: Duration) -> Result<Duration, ApiError> {
+    match requested {
+        None => Ok(default),
+        Some(ms) if ms <= MAX_ACK_TIMEOUT_MS => Ok(Duration::from_millis(ms)),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "`timeout` must be at most {MAX_ACK_TIMEOUT_MS} ms"
+        ))),
+    }
 }
 
 /// Parses and checks a JSON body, or answers 400.
@@ -122,10 +140,11 @@ async fn emit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&headers, &api.key)?;
+    authorize(&api, &headers)?;
     let req: EmitRequest = parse(&body)?;
     validate_event(&req.event)?;
     validate_rooms(req.rooms.iter().chain(&req.except))?;
+    let timeout = ack_timeout(req.timeout, api.app.config.request_timeout)?;
     let Some(ns) = api.io.of("/") else {
         return Err(internal("namespace `/` is not registered"));
     };
@@ -136,9 +155,6 @@ async fn emit(
         ops.emit(&req.event, args).await.map_err(unavailable)?;
         return Ok(axum::Json(json!({"ok": true})).into_response());
     }
-    let timeout = req
-        .timeout
-        .map_or(api.app.config.request_timeout, Duration::from_millis);
     let answers = ops
         .timeout(timeout)
         .emit_with_ack(&req.event, args)
@@ -166,16 +182,14 @@ async fn server_emit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&headers, &api.key)?;
+    authorize(&api, &headers)?;
     let req: ServerEmitRequest = parse(&body)?;
     validate_event(&req.event)?;
     let Some(adapter) = api.io.of("/").and_then(|ns| ns.adapter().cloned()) else {
         return Err(internal("namespace `/` is not registered"));
     };
     let data = vec![rmpv::Value::from(req.event.as_str()), to_value(&req.data)];
-    let timeout = req
-        .timeout
-        .map_or(api.app.config.request_timeout, Duration::from_millis);
+    let timeout = ack_timeout(req.timeout, api.app.config.request_timeout)?;
     if !req.ack {
         adapter.server_side_emit(data).await.map_err(unavailable)?;
         return Ok(axum::Json(json!({"ok": true})).into_response());
@@ -216,28 +230,34 @@ fn internal(err: impl std::fmt::Display) -> ApiError {
     }
 }
 
-fn authorize(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
+/// Checks the bearer key (counting failures); the scheme is case-insensitive (RFC 9110 11.1).
+fn authorize(api: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if key_matches(headers, &api.key) {
+        return Ok(());
+    }
+    api.app.metrics.api_auth_failures.inc();
+    Err(ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        code: "unauthorized",
+        message: "missing or wrong bearer key".into(),
+    })
+}
+
+fn key_matches(headers: &HeaderMap, key: &str) -> bool {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, credentials)| credentials.trim_start_matches(' '));
     // Compare in constant time with respect to the key's content.
-    let ok = presented.is_some_and(|p| {
+    presented.is_some_and(|p| {
         p.len() == key.len()
             && p.bytes()
                 .zip(key.bytes())
                 .fold(0, |acc, (a, b)| acc | (a ^ b))
                 == 0
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: "missing or wrong bearer key".into(),
-        })
-    }
+    })
 }
 
 fn validate_event(event: &str) -> Result<(), ApiError> {
@@ -273,12 +293,34 @@ mod tests {
     }
 
     #[test]
-    fn bearer_key_is_checked() {
+    fn bearer_key_is_checked_with_any_case_of_the_scheme() {
         let mut h = HeaderMap::new();
-        assert!(authorize(&h, "k1").is_err());
-        h.insert(header::AUTHORIZATION, "Bearer k2".parse().unwrap());
-        assert!(authorize(&h, "k1").is_err());
-        h.insert(header::AUTHORIZATION, "Bearer k1".parse().unwrap());
-        assert!(authorize(&h, "k1").is_ok());
+        assert!(!key_matches(&h, "k1"));
+        for (value, ok) in [
+            ("Bearer k2", false),
+            ("Bearer k1", true),
+            ("bearer k1", true),
+            ("BEARER  k1", true),
+            ("Bearerk1", false),
+            ("Basic k1", false),
+            ("k1", false),
+            ("Bearer ", false),
+            ("Bearer k1 ", false),
+        ] {
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(key_matches(&h, "k1"), ok, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn ack_timeouts_are_capped() {
+        let d = Duration::from_secs(5);
+        assert_eq!(ack_timeout(None, d).unwrap(), d);
+        assert_eq!(
+            ack_timeout(Some(MAX_ACK_TIMEOUT_MS), d).unwrap(),
+            Duration::from_millis(MAX_ACK_TIMEOUT_MS)
+        );
+        assert!(ack_timeout(Some(MAX_ACK_TIMEOUT_MS + 1), d).is_err());
+        assert!(ack_timeout(Some(u64::MAX), d).is_err());
     }
 }

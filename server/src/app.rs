@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use engine::{EngineConfig, Io};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -14,7 +13,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::api::{self, ApiError};
 use crate::config::{Config, CorsOrigin, ParserKind, Switch};
 use crate::contract::Contract;
-use crate::listener::{GuardedListener, PeerAddr};
+use crate::listener::{self, Limits, Listener, Timeouts, fd_limit};
 use crate::state::AppState;
 use crate::{admin, contract, guard, shutdown};
 
@@ -98,28 +97,26 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let app = Arc::new(AppState::new(config)?);
     let c = &app.config;
     let (router, io) = build(app.clone());
+    let (main_limits, admin_limits) = limits(c);
     let main_addr = SocketAddr::new(c.host, c.port);
     let admin_addr = SocketAddr::new(c.host, c.admin_port);
-    let main = TcpListener::bind(main_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: main_addr,
-            source,
-        })?;
-    let admin = TcpListener::bind(admin_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: admin_addr,
-            source,
-        })?;
-    tracing::info!(node_id = %app.node_id, %main_addr, %admin_addr, path = %c.path, "listening");
+    let bind = |addr, name, limits| {
+        Listener::bind(addr, name, limits, &app.metrics)
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let main = bind(main_addr, "main", main_limits)?;
+    let admin = bind(admin_addr, "admin", admin_limits)?;
+    tracing::info!(node_id = %app.node_id, %main_addr, %admin_addr, path = %c.path,
+        max_connections = main_limits.max_connections, "listening");
 
     let (stop_main, main_stopped) = watch::channel(false);
     let (stop_admin, admin_stopped) = watch::channel(false);
-    let main = GuardedListener::new(main, c.ping_interval + c.ping_timeout);
-    let main_task = tokio::spawn(serve(main, router, main_stopped));
-    let admin = GuardedListener::new(admin, c.ping_interval + c.ping_timeout);
-    let admin_task = tokio::spawn(serve(admin, admin::router(app.clone()), admin_stopped));
+    let main_task = tokio::spawn(listener::serve(main, router, main_stopped));
+    let admin_task = tokio::spawn(listener::serve(
+        admin,
+        admin::router(app.clone()),
+        admin_stopped,
+    ));
 
     shutdown::signal().await;
     app.start_draining();
@@ -140,16 +137,34 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn serve(listener: GuardedListener, router: Router, mut stop: watch::Receiver<bool>) {
-    let shutdown = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    // Handlers (the handshake) see the peer address as `ConnectInfo<PeerAddr>`.
-    let service = router.into_make_service_with_connect_info::<PeerAddr>();
-    if let Err(err) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(%err, "listener failed");
+/// The limits of the main and the admin listener. Raises the soft file descriptor limit to the
+/// hard one and keeps descriptors out of the main port's budget for everything else.
+fn limits(c: &Config) -> (Limits, Limits) {
+    let nofile = fd_limit::raise_nofile_limit();
+    let (max_connections, clamped) = fd_limit::max_connections(c.max_connections, nofile);
+    if clamped {
+        tracing::warn!(
+            configured = c.max_connections,
+            max_connections,
+            nofile,
+            "--max-connections lowered to the file descriptor limit minus the reserve"
+        );
     }
+    let timeouts = Timeouts {
+        header: c.header_timeout,
+        body: c.body_timeout,
+        keep_alive: c.keep_alive_timeout,
+    };
+    let main = Limits {
+        timeouts,
+        write_timeout: c.ping_interval + c.ping_timeout,
+        max_connections,
+        max_pending_per_peer: Some(c.max_pending_per_peer),
+    };
+    let admin = Limits {
+        max_connections: fd_limit::ADMIN_MAX_CONNECTIONS,
+        max_pending_per_peer: None,
+        ..main
+    };
+    (main, admin)
 }

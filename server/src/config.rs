@@ -142,6 +142,27 @@ pub struct Config {
     /// Whether a recovered socket skips the handshake checks (Node's `skipMiddlewares`).
     #[arg(long, env = "RECOVERY_SKIP_MIDDLEWARE", value_enum, default_value_t = Switch::On)]
     pub recovery_skip_middleware: Switch,
+    /// Time a client has to send a request head whole (both ports): from the connection's start
+    /// for its first request, from the first byte for later ones.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "20000", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Time a client has to send a request whole, head and body (both ports), counted as for
+    /// `--header-timeout`.
+    #[arg(long, env = "BODY_TIMEOUT", default_value = "60000", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a connection may stay idle between two requests (both ports).
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT", default_value = "5000", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+    /// Most open connections on the main port (default and upper bound: the file descriptor
+    /// limit minus the descriptors kept for the admin port, Redis and the process).
+    #[arg(long, env = "MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// Most connections one peer address may hold on the main port that have not sent a whole
+    /// request yet (a new connection counts until its first request has arrived whole).
+    #[arg(long, env = "MAX_PENDING_PER_PEER", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_per_peer: u32,
 }
 
 impl Config {
@@ -349,6 +370,10 @@ mod tests {
             &["--transports", "carrier-pigeon"],
             &["--path", "no-slash"],
             &["--cors-origin", "example.com"],
+            &["--header-timeout", "0"],
+            &["--keep-alive-timeout", "soon"],
+            &["--max-connections", "0"],
+            &["--max-pending-per-peer", "0"],
         ] {
             let err = parse(args).err();
             let Some(err) = err else {
@@ -387,6 +412,11 @@ mod tests {
         assert_eq!(c.redis_prefix, "socket.io");
         assert_eq!(c.redis_mode, RedisMode::Classic);
         assert_eq!(c.request_timeout, Duration::from_millis(5000));
+        assert_eq!(c.header_timeout, Duration::from_secs(20));
+        assert_eq!(c.body_timeout, Duration::from_secs(60));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(c.max_connections, None);
+        assert_eq!(c.max_pending_per_peer, 1024);
         Ok(())
     }
 

@@ -31,6 +31,31 @@ pub struct EventLabel {
     pub event: &'static str,
 }
 
+/// Label set naming a listener: `main` (socket.io and the API) or `admin`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    /// `main` or `admin`.
+    pub listener: &'static str,
+}
+
+/// Label set of a refused connection: the listener and why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabel {
+    /// `main` or `admin`.
+    pub listener: &'static str,
+    /// `max_connections` or `peer_pending`.
+    pub reason: &'static str,
+}
+
+/// Label set of an HTTP timeout: the listener and which timeout.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabel {
+    /// `main` or `admin`.
+    pub listener: &'static str,
+    /// `header`, `body` or `keep_alive`.
+    pub kind: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
@@ -56,6 +81,18 @@ pub struct Metrics {
     pub slow_consumer_disconnects: Counter,
     /// Handshakes refused (authentication, bad auth payload, draining).
     pub handshakes_refused: Counter,
+    /// HTTP API calls refused for a missing or wrong key.
+    pub api_auth_failures: Counter,
+    /// TCP connections open, per listener (upgraded WebSockets included).
+    pub open_connections: Family<ListenerLabel, Gauge>,
+    /// The connection limit of each listener.
+    pub max_connections: Family<ListenerLabel, Gauge>,
+    /// Connections closed at once on accept, by listener and reason.
+    pub connections_refused: Family<RefusedLabel, Counter>,
+    /// Connections closed by an HTTP timeout, by listener and timeout.
+    pub http_timeouts: Family<TimeoutLabel, Counter>,
+    /// Failed `accept` calls (out of file descriptors and the like), per listener.
+    pub accept_errors: Family<ListenerLabel, Counter>,
     engine: Arc<OnceLock<EngineHandle>>,
 }
 
@@ -130,6 +167,12 @@ impl Metrics {
             rate_limited: Counter::default(),
             slow_consumer_disconnects: Counter::default(),
             handshakes_refused: Counter::default(),
+            api_auth_failures: Counter::default(),
+            open_connections: Family::default(),
+            max_connections: Family::default(),
+            connections_refused: Family::default(),
+            http_timeouts: Family::default(),
+            accept_errors: Family::default(),
             registry: Registry::default(),
             engine: Arc::new(OnceLock::new()),
         };
@@ -165,6 +208,36 @@ impl Metrics {
             "handshakes_refused",
             "Refused handshakes",
             m.handshakes_refused.clone(),
+        );
+        registry.register(
+            "api_auth_failures",
+            "HTTP API calls refused for a missing or wrong key",
+            m.api_auth_failures.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Open TCP connections per listener, upgraded WebSockets included",
+            m.open_connections.clone(),
+        );
+        registry.register(
+            "max_connections",
+            "Connection limit per listener",
+            m.max_connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed on accept, by reason",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "http_timeouts",
+            "Connections closed by an HTTP timeout",
+            m.http_timeouts.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accept calls",
+            m.accept_errors.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
         build
@@ -224,6 +297,7 @@ mod tests {
             "sio_api_emits_total",
             "sio_rate_limited_total",
             "sio_slow_consumer_disconnects_total",
+            "sio_api_auth_failures_total",
             "sio_build_info{version=",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");

@@ -94,10 +94,20 @@ fn user(app: &AppState, sid: &str, auth: &Value) -> Result<User, Refusal> {
     };
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["sub"]);
+    // As Node's jsonwebtoken: a token is not valid before its `nbf` (with the same leeway as `exp`).
+    validation.validate_nbf = true;
     let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
         .map_err(|_| Refusal::Unauthorized)?
         .claims;
-    let name = claims.name.filter(|n| validate::name(n)).or(name);
+    if claims.sub.is_empty() {
+        return Err(Refusal::Unauthorized);
+    }
+    // A name claim the contract cannot show is the issuer's mistake: refuse rather than hide it.
+    let name = match claims.name {
+        None => name,
+        Some(n) if validate::name(&n) => Some(n),
+        Some(_) => return Err(Refusal::Unauthorized),
+    };
     Ok(User {
         id: sid.to_owned(),
         name,
@@ -173,5 +183,36 @@ mod tests {
             Err(Refusal::Unauthorized)
         );
         assert_eq!(Refusal::Unauthorized.to_string(), "unauthorized");
+    }
+
+    #[test]
+    fn claims_node_refuses_are_refused() {
+        let a = app(Some("k"));
+        let far = 4_000_000_000u64;
+        let now = jsonwebtoken::get_current_timestamp();
+        let refused = [
+            json!({"sub": "u1", "exp": far, "nbf": now + 3600}),
+            json!({"sub": "", "exp": far}),
+            json!({"sub": "u1", "exp": far, "name": "n".repeat(65)}),
+            json!({"sub": "u1", "exp": far, "name": ""}),
+            json!({"sub": "u1", "exp": far, "name": 7}),
+        ];
+        for claims in refused {
+            let t = token("k", claims.clone());
+            assert_eq!(
+                user(&a, "s1", &json!({"token": t, "name": "Ada"})),
+                Err(Refusal::Unauthorized),
+                "{claims}"
+            );
+        }
+        let t = token(
+            "k",
+            json!({"sub": "u1", "exp": far, "nbf": now - 10, "name": "n".repeat(64)}),
+        );
+        let u = user(&a, "s1", &json!({"token": t})).unwrap();
+        assert_eq!(u.name.map(|n| n.chars().count()), Some(64));
+        let t = token("k", json!({"sub": "u1", "exp": far, "name": null}));
+        let u = user(&a, "s1", &json!({"token": t, "name": "Ada"})).unwrap();
+        assert_eq!(u.name.as_deref(), Some("Ada"));
     }
 }
