@@ -1,5 +1,5 @@
-//! Assembles the node: the socket.io layer, the HTTP API, the Engine.IO guard and CORS on the
-//! main port, the admin router on the admin port, and the graceful drain.
+//! Assembles the node: the socket.io layer, the HTTP API, the Engine.IO guard, static files and
+//! CORS on the main port, the admin router on the admin port, and the graceful drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,11 +12,11 @@ use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::adapter::ServerAdapter;
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::config::{Config, CorsOrigin, ParserKind};
 use crate::listener::{GuardedListener, PeerAddr};
 use crate::state::AppState;
-use crate::{admin, contract, guard, shutdown};
+use crate::{admin, contract, guard, shutdown, web};
 
 /// Errors that stop the node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +64,14 @@ pub fn build(app: Arc<AppState>) -> (Router, SocketIo<ServerAdapter>) {
 
     // The socket.io layer wraps the whole inner router exactly once: each `layer` call creates
     // its own Engine.IO session table, so it must not be applied per route.
-    let inner = api::router(app.clone(), io.clone()).fallback(|| async { ApiError::not_found() });
+    // Static files (web.rs): the web directory is the fallback behind the API and the Engine.IO
+    // endpoint; the client bundles, which live under the Engine.IO path, are matched ahead of it.
+    let web = web::Web::new(c);
+    let inner = api::router(app.clone(), io.clone()).fallback_service(web.site());
     let router = Router::new().fallback_service(layer.layer(inner)).layer(
         axum::middleware::from_fn_with_state(app.clone(), guard::engine_io),
     );
+    let router = web.client_bundle(router);
     let router = match &c.cors_origin {
         None => router,
         Some(CorsOrigin::Any) => router.layer(CorsLayer::permissive()),

@@ -73,6 +73,9 @@ fn install(s: &SocketRef<ServerAdapter>) {
     s.on("rooms", async |ctx: Ctx, TryData(d): TryData<Value>| {
         ctx.run("rooms", d, events::rooms).await
     });
+    s.on("whoami", async |ctx: Ctx, TryData(d): TryData<Value>| {
+        ctx.run("whoami", d, events::whoami).await
+    });
     s.on_fallback(async |ctx: Ctx, Event(event): Event| {
         let message = format!("unknown event `{}`", truncate(&event, 64));
         ctx.run_unknown(&event, Failure::bad_request(message));
