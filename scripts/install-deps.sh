@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine that has Rust and Node:
-# Debian packages (Redis, HAProxy, nginx), the rustfmt/clippy components, and the npm
-# dependencies of client-test/ (exactly as locked).
+# Debian packages (Redis, HAProxy, nginx, Chromium for the browser tests), the rustfmt/clippy
+# components, and the npm dependencies of client-test/ and web/ (exactly as locked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin" # haproxy and nginx live there; a non-root user's PATH may lack it
@@ -14,6 +14,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   $SUDO apt-get update -qq
@@ -26,3 +27,4 @@ if command -v rustup >/dev/null; then
 fi
 
 (cd client-test && npm ci --no-audit --no-fund --loglevel=error)
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
