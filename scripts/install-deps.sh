@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine that has Rust and Node:
-# Debian packages (Redis, HAProxy, nginx), the rustfmt/clippy components, and the npm
-# dependencies of client-test/ (exactly as locked).
+# Debian packages (Redis, HAProxy, nginx, Chromium for the browser tests), the rustfmt/clippy
+# components, and the npm dependencies of client-test/ and web/ (exactly as locked).
 #
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --plan   only print what the test command will install on this machine: this
@@ -19,6 +19,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 missing_components=()
 if command -v rustup >/dev/null; then
@@ -53,6 +54,7 @@ if [ "${1:-}" = "--plan" ]; then
     echo "  crates (Cargo.lock):    downloaded from crates.io by the first cargo command"
   fi
   echo "  npm ci in client-test/: always (node_modules reinstalled exactly as locked, from npm's cache when it has them)"
+  echo "  npm ci in web/:         always (the chat page's build tools, exactly as locked)"
   if [ ! -d bench/node/node_modules/socket.io ] || [ bench/node/package-lock.json -nt bench/node/node_modules/.package-lock.json ]; then
     echo "  npm ci in bench/node/:  yes, by bench/run.sh (node_modules missing or older than its lock file)"
   else
@@ -77,3 +79,4 @@ for c in "${missing_components[@]}"; do
 done
 
 (cd client-test && npm ci --no-audit --no-fund --loglevel=error)
+(cd web && npm ci --no-audit --no-fund --loglevel=error)

@@ -49,7 +49,10 @@ if [ ! -x target/debug/server ]; then
   cargo build -p server
 fi
 
-step "end-to-end: client-test (socket.io-client against the binary)"
+step "build the chat page (web/ -> web/dist, served by the browser tests)"
+(cd web && npm run build --silent)
+
+step "end-to-end: client-test (socket.io-client against the binary; the chat page in Chromium)"
 (cd client-test && npm test)
 
 step "benchmark harness smoke (bench/run.sh --smoke: every workload runs; its numbers mean nothing)"

@@ -1,4 +1,4 @@
-// The client contract on namespace "/": join, leave, message, broadcast, direct, members, rooms, presence, error
+// The client contract on namespace "/": join, leave, message, broadcast, direct, members, rooms, whoami, presence, error
 // acks and the `error` event, unknown events, data pass-through (JSON and binary).
 
 import assert from 'node:assert/strict';
@@ -472,6 +472,14 @@ describe('events', () => {
       assert.ok(!res.rooms.includes(a.id));
       await ack(a, 'leave', r1);
       assert.deepEqual((await ack(a, 'rooms')).rooms, [r2]);
+    });
+
+    e2e('whoami answers the user others see and the node id of the replica serving the socket', async (t, s) => {
+      const node = await s.server({ args: ['--node-id', 'who-7'] });
+      const a = await s.connect(node.url, { auth: { name: 'Ada' } });
+      assert.deepEqual(await ack(a, 'whoami'), { ok: true, user: { id: a.id, name: 'Ada' }, node: 'who-7' });
+      const anon = await s.connect(node.url);
+      assert.deepEqual(await ack(anon, 'whoami', 'ignored'), { ok: true, user: { id: anon.id, name: null }, node: 'who-7' });
     });
   });
 

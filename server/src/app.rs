@@ -1,5 +1,5 @@
-//! Assembles the node: the socket.io layer, the HTTP API, the Engine.IO guard and CORS on the
-//! main port, the admin router on the admin port, and the graceful drain.
+//! Assembles the node: the socket.io layer, the HTTP API, the Engine.IO guard, static files and
+//! CORS on the main port, the admin router on the admin port, and the graceful drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,12 +10,12 @@ use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::config::{Config, CorsOrigin, ParserKind, Switch};
 use crate::contract::Contract;
 use crate::listener::{self, Limits, Listener, Timeouts, fd_limit};
 use crate::state::AppState;
-use crate::{admin, contract, guard, shutdown};
+use crate::{admin, contract, guard, shutdown, web};
 
 /// Errors that stop the node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -72,14 +72,17 @@ pub fn build(app: Arc<AppState>) -> (Router, Io) {
     app.metrics.register_engine(io.clone());
 
     // The engine wraps the whole inner router once: requests under `--path` are Engine.IO's, the
-    // others go to the API (and its 404 fallback).
-    let inner = api::router(app.clone(), io.clone()).fallback(|| async { ApiError::not_found() });
+    // others go to the API, then to the static files of `--web-dir` (web.rs). The client bundles,
+    // which live under the Engine.IO path, are matched ahead of it.
+    let web = web::Web::new(c);
+    let inner = api::router(app.clone(), io.clone()).fallback_service(web.site());
     let router = Router::new()
         .fallback_service(io.layer().layer(inner))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             guard::engine_io,
         ));
+    let router = web.client_bundle(router);
     let router = match &c.cors_origin {
         None => router,
         Some(CorsOrigin::Any) => router.layer(CorsLayer::permissive()),

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -163,6 +164,13 @@ pub struct Config {
     #[arg(long, env = "MAX_PENDING_PER_PEER", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pending_per_peer: u32,
+    /// Directory of static files served at `/` on the main port (the chat page: `web/dist`).
+    #[arg(long, env = "WEB_DIR", value_parser = parse_web_dir)]
+    pub web_dir: Option<PathBuf>,
+    /// socket.io-client's `dist` directory: its browser bundles are served under the Engine.IO
+    /// path (`/socket.io/socket.io.min.js`, ...), as Node's `serveClient` does.
+    #[arg(long, env = "CLIENT_DIR", value_parser = parse_client_dir)]
+    pub client_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -341,6 +349,29 @@ fn parse_node_id(s: &str) -> Result<String, String> {
     }
 }
 
+fn parse_web_dir(s: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(s);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "`{s}` is not a directory (the chat page is built by `npm ci && npm run build` in web/)"
+        ))
+    }
+}
+
+fn parse_client_dir(s: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(s);
+    if dir.join("socket.io.min.js").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "`{s}` has no socket.io.min.js: expected socket.io-client's dist directory, \
+             e.g. web/node_modules/socket.io-client/dist"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,6 +405,9 @@ mod tests {
             &["--keep-alive-timeout", "soon"],
             &["--max-connections", "0"],
             &["--max-pending-per-peer", "0"],
+            &["--web-dir", "/nonexistent/web/dist"],
+            &["--client-dir", "/nonexistent/socket.io-client/dist"],
+            &["--client-dir", env!("CARGO_MANIFEST_DIR")],
         ] {
             let err = parse(args).err();
             let Some(err) = err else {

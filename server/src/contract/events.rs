@@ -221,3 +221,10 @@ pub async fn members(ctx: &Ctx, data: Option<Value>) -> Outcome {
 pub async fn rooms(ctx: &Ctx, _data: Option<Value>) -> Outcome {
     Ok(json!({"ok": true, "rooms": ctx.socket.joined_rooms()}))
 }
+
+/// `whoami()`: `{ok, user, node}`, the user other clients see for this socket and the node id of
+/// the replica serving it (a page shows which replica it is connected to, and sees the change
+/// after a reconnection lands elsewhere).
+pub async fn whoami(ctx: &Ctx, _data: Option<Value>) -> Outcome {
+    Ok(json!({"ok": true, "user": ctx.session.user, "node": ctx.app.node_id}))
+}

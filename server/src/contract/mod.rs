@@ -100,6 +100,7 @@ impl NamespaceHandler for Contract {
                 "direct" => ctx.run("direct", data, events::direct).await,
                 "members" => ctx.run("members", data, events::members).await,
                 "rooms" => ctx.run("rooms", data, events::rooms).await,
+                "whoami" => ctx.run("whoami", data, events::whoami).await,
                 other => {
                     let message = format!("unknown event `{}`", truncate(other, 64));
                     ctx.run_unknown(other, Failure::bad_request(message));
