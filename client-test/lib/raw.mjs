@@ -92,8 +92,8 @@ export class RawPolling {
  * (received or future). Answers pings with pongs unless autoPong is false.
  */
 export class RawWs {
-  constructor(base, { path, eio = 4, autoPong = true, headers = {} } = {}) {
-    const url = eioUrl(base.replace(/^http/, 'ws'), { path, eio, transport: 'websocket' });
+  constructor(base, { path, eio = 4, sid, autoPong = true, headers = {} } = {}) {
+    const url = eioUrl(base.replace(/^http/, 'ws'), { path, eio, sid, transport: 'websocket' });
     this.url = url;
     this.autoPong = autoPong;
     this.messages = []; // {data: string|Buffer, isBinary, at}
@@ -109,9 +109,17 @@ export class RawWs {
         resolve();
       });
       this.ws.once('error', reject);
-      this.ws.once('unexpected-response', (_req, res) =>
-        reject(new Error(`websocket upgrade refused with HTTP ${res.statusCode}`)),
-      );
+      this.ws.once('unexpected-response', (_req, res) => {
+        // Keep the refusal (status and body) for tests that check it, then fail `opened`.
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          this.refused = { status: res.statusCode, headers: res.headers, text };
+          reject(new Error(`websocket upgrade refused with HTTP ${res.statusCode}: ${text}`));
+        });
+        res.on('error', () => reject(new Error(`websocket upgrade refused with HTTP ${res.statusCode}`)));
+      });
     });
     this.opened.catch(() => {});
     this.ws.on('error', () => {}); // errors surface through `opened` / `closed`
@@ -179,8 +187,8 @@ export class RawWs {
  * Open a raw websocket, read the Engine.IO open packet and (unless connect=false) connect the "/" namespace.
  * Resolves to {raw, open, connectReply}.
  */
-export async function rawSocketIo(base, { path, autoPong = true, connect = true, auth, headers } = {}) {
-  const raw = new RawWs(base, { path, autoPong, headers });
+export async function rawSocketIo(base, { path, eio = 4, autoPong = true, connect = true, auth, headers } = {}) {
+  const raw = new RawWs(base, { path, eio, autoPong, headers });
   await withTimeout(raw.opened, 5000, 'raw websocket open');
   const openPkt = await raw.next('0{');
   const open = JSON.parse(openPkt.slice(1));
