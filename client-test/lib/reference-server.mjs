@@ -2,7 +2,8 @@
 // maxPayload, EIO3), so the raw protocol tests can compare every packet our binary writes with what Node writes.
 //
 // Namespace "/" answers the subset of the chat contract (README "Client contract") whose answers are deterministic,
-// the way our server answers them: `join` -> {ok, room}, `rooms` -> {ok, rooms}, `direct` {to, data} -> the target
+// the way our server answers them: `join` -> {ok, room}, `rooms` -> {ok, rooms}, `members` -> {ok, room, members:
+// [{id, name}]}, `direct` {to, data} -> the target
 // gets `direct` {id, from, data, ts} and the sender {ok, id, ts}, any other event -> {ok: false, error:
 // "bad_request", message}; its connect middleware refuses a malformed auth with "bad_request" like ours.
 // Namespace "/extra" exercises what the contract has no event for: a middleware refusing with {message, data},
@@ -45,6 +46,9 @@ function installRoot(nsp) {
       if (event === 'join' && typeof data === 'string') {
         socket.join(data);
         answer = { ok: true, room: data };
+      } else if (event === 'members' && typeof data === 'string') {
+        const members = [...(nsp.adapter.rooms.get(data) ?? [])].map((id) => user(nsp.sockets.get(id)));
+        answer = { ok: true, room: data, members };
       } else if (event === 'rooms') {
         answer = { ok: true, rooms: [...socket.rooms].filter((r) => r !== socket.id) };
       } else if (event === 'direct' && data && typeof data.to === 'string') {
@@ -55,7 +59,7 @@ function installRoot(nsp) {
         answer = { ok: false, error: 'bad_request', message: `unknown event \`${event}\`` };
       }
       if (ack) ack(answer);
-      else if (!answer.ok) socket.emit('error', { ...answer, event });
+      else if (!answer.ok) socket.emit('error', { error: answer.error, message: answer.message, event });
     });
   });
 }

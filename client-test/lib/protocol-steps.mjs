@@ -1,0 +1,30 @@
+// socket.io steps on a raw connection (RawWs or a looping RawPollingConn, v4 or v3) that the protocol scenarios
+// share: connect "/", ask something with an ack, learn the socket's own id.
+
+let counter = 0;
+
+/** Connect "/": v4 sends CONNECT and resolves to the answer; v3 is connected by the server on its own. */
+export async function connectRoot(c, eio, auth) {
+  if (eio === 3) return c.next('40');
+  const from = c.messages.length;
+  await c.sendPackets([auth === undefined ? '40' : `40${JSON.stringify(auth)}`]);
+  if (c.get && !c.looping) await c.get({ timeout: 5000 }); // a polling session driven by hand
+  return c.next((d) => typeof d === 'string' && (d.startsWith('40') || d.startsWith('44')), 5000, from);
+}
+
+/** Send an event with an ack id and resolve to the parsed ack arguments. */
+export async function ask(c, event, ...args) {
+  const id = 100 + (counter++ % 800);
+  const from = c.messages.length;
+  await c.sendPackets([`42${id}${JSON.stringify([event, ...args])}`]);
+  const ack = await c.next(`43${id}[`, 5000, from);
+  return JSON.parse(ack.slice(2 + String(id).length));
+}
+
+/** The socket's own id on "/" (join a fresh room and list its members: works on both servers, v3 included). */
+export async function ownId(c) {
+  const room = `me-${process.pid}-${counter++}`;
+  await ask(c, 'join', room);
+  const [res] = await ask(c, 'members', room);
+  return res.members[0].id;
+}
