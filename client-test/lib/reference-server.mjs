@@ -10,13 +10,18 @@
 // `echo` (acks with its arguments, binary included), `kick` (server namespace disconnect), `close` (forced close
 // of the whole connection) and `ask` (emitWithAck to the client, whose answer comes back in the ack).
 //
-// Runs in the test process (startReference) so that tests read the server-side disconnect reasons directly; run
-// it as a script (`node lib/reference-server.mjs --ping-interval 300 ...`) to explore the protocol by hand.
+// startReference() runs it in a child process, like our binary: its timers and event loop stay out of the test
+// process (timing measurements, and engine.io's un-unref'd 30 s close timers that would keep a test file alive),
+// and the test asks it over IPC for the disconnect reasons it saw and for server-initiated emits. Run it as a
+// script (`node lib/reference-server.mjs --ping-interval 300 ...`) to explore the protocol by hand.
 
+import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'socket.io';
+
+const SELF = fileURLToPath(import.meta.url);
 
 /** The extra namespace the reference server registers. */
 export const EXTRA_NSP = '/extra';
@@ -94,12 +99,12 @@ function installExtra(nsp) {
 }
 
 /**
- * Start the reference server on 127.0.0.1 (a free port unless `port`).
+ * Create the reference server in this process, on 127.0.0.1 (a free port unless `port`).
  * Resolves to {url, port, io, disconnects, engineCloses, close()}:
  * - disconnects: every socket.io disconnection {nsp, id, reason, at}, in order;
  * - engineCloses: every Engine.IO socket close {sid, reason, at}.
  */
-export async function startReference({
+export async function createReference({
   path = '/socket.io',
   pingInterval = 25000,
   pingTimeout = 20000,
@@ -158,15 +163,87 @@ export async function startReference({
   };
 }
 
+/**
+ * Start the reference server in a child process. Resolves to {url, disconnects(), engineCloses(),
+ * emitWithAck(event, data, timeout), close(), kill()}; the child dies with the test process.
+ */
+export async function startReference(opts = {}) {
+  const child = fork(SELF, ['--ipc', JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let seq = 0;
+  const pending = new Map();
+  child.on('message', (m) => {
+    const p = pending.get(m.id);
+    if (p) {
+      pending.delete(m.id);
+      p(m.result);
+    }
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const ready = await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`reference server exited early (code ${code})`)));
+  });
+  const call = (op, ...args) =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      pending.set(id, resolve);
+      child.send({ id, op, args });
+    });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return exited;
+  };
+  process.on('exit', () => child.kill('SIGKILL'));
+  return {
+    url: ready.url,
+    port: ready.port,
+    disconnects: () => call('disconnects'),
+    engineCloses: () => call('engineCloses'),
+    emitWithAck: (event, data, timeout) => call('emitWithAck', event, data, timeout),
+    /** io.close() in the child ("server shutting down"), then the child exits. */
+    close: async () => {
+      if (child.connected) await call('close');
+      return kill();
+    },
+    kill,
+  };
+}
+
+/** The child side of startReference: serve IPC requests until told to close. */
+async function serveIpc(opts) {
+  const ref = await createReference(opts);
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', async ({ id, op, args }) => {
+    let result;
+    if (op === 'disconnects') result = ref.disconnects;
+    else if (op === 'engineCloses') result = ref.engineCloses;
+    else if (op === 'emitWithAck') {
+      const [event, data, timeout] = args;
+      try {
+        result = { ok: true, acks: await ref.io.timeout(timeout).emitWithAck(event, data) };
+      } catch {
+        result = { ok: false };
+      }
+    } else if (op === 'close') {
+      await ref.close();
+      result = true;
+    }
+    process.send({ id, result });
+  });
+  process.send({ url: ref.url, port: ref.port });
+}
+
 // Script mode: node lib/reference-server.mjs [--port N] [--path P] [--ping-interval ms] [--ping-timeout ms]
 // [--max-payload bytes] [--allow-eio3]
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === SELF && process.argv[2] === '--ipc') {
+  await serveIpc(JSON.parse(process.argv[3]));
+} else if (process.argv[1] === SELF) {
   const argv = process.argv.slice(2);
   const opt = (name, dflt) => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : dflt;
   };
-  const ref = await startReference({
+  const ref = await createReference({
     port: Number(opt('--port', 0)),
     path: opt('--path', '/socket.io'),
     pingInterval: Number(opt('--ping-interval', 25000)),
