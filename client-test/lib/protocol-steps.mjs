@@ -17,7 +17,7 @@ export async function ask(c, event, ...args) {
   const id = 100 + (counter++ % 800);
   const from = c.messages.length;
   await c.sendPackets([`42${id}${JSON.stringify([event, ...args])}`]);
-  const ack = await c.next(`43${id}[`, 5000, from);
+  const ack = await c.next(`43${id}[`, 3000, from);
   return JSON.parse(ack.slice(2 + String(id).length));
 }
 

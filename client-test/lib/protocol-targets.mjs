@@ -59,6 +59,10 @@ class NodeTarget {
     return this.ref.emitWithAck(event, data, timeout);
   }
 
+  connected() {
+    return this.ref.connected();
+  }
+
   describe() {
     return `reference server ${this.url}`;
   }
@@ -83,6 +87,11 @@ class OurTarget {
 
   async reasonsMark() {
     return this.counts();
+  }
+
+  async connected() {
+    const { samples } = await fetchMetrics(this.handle.adminUrl);
+    return samples.find((x) => x.name === 'sio_connected_clients')?.value ?? 0;
   }
 
   async reasonsSince(mark) {
@@ -173,7 +182,21 @@ export class Conns {
     return p;
   }
 
-  closeAll() {
+  /**
+   * Close every connection the way a client leaves: a polling session POSTs `1` (else its socket would linger
+   * until the ping timeout and show up in a later scenario's disconnect reasons and emits), a WebSocket closes.
+   */
+  async closeAll() {
+    await Promise.all(
+      this.list.map(async (c) => {
+        if (c instanceof RawPollingConn && c.sid) await c.post(['1'], { timeout: 1000 });
+        c.close();
+      }),
+    );
+  }
+
+  /** Abort everything at once (a cancelled test). */
+  abortAll() {
     for (const c of this.list) c.close();
   }
 }
@@ -229,11 +252,17 @@ export function differential(name, o, scenario, expect = () => {}) {
     const target = pair[kind];
     const conns = new Conns();
     // A test cancelled by its timeout never reaches `finally`: close the connections when node:test aborts it.
-    signal?.addEventListener('abort', () => conns.closeAll(), { once: true });
+    signal?.addEventListener('abort', () => conns.abortAll(), { once: true });
     try {
       return await scenario(target, conns, pair.settings);
     } finally {
-      conns.closeAll();
+      await conns.closeAll();
+      // The next scenario starts on a server with no socket left: it must see only its own disconnections.
+      await waitUntil(async () => (await target.connected()) === 0, {
+        timeout: 5000,
+        interval: 20,
+        what: `the ${kind} server to have no socket left`,
+      }).catch((e) => console.error(`warning: ${e.message}`));
     }
   };
   test(`${name} [node]`, { timeout }, async (t) => {

@@ -198,6 +198,8 @@ export async function startReference(opts = {}) {
     url: ready.url,
     port: ready.port,
     disconnects: () => call('disconnects'),
+    /** Sockets connected to "/" right now. */
+    connected: () => call('connected'),
     engineCloses: () => call('engineCloses'),
     emitWithAck: (event, data, timeout) => call('emitWithAck', event, data, timeout),
     /** io.close() in the child ("server shutting down"), then the child exits. */
@@ -216,6 +218,7 @@ async function serveIpc(opts) {
   process.on('message', async ({ id, op, args }) => {
     let result;
     if (op === 'disconnects') result = ref.disconnects;
+    else if (op === 'connected') result = ref.io.of('/').sockets.size;
     else if (op === 'engineCloses') result = ref.engineCloses;
     else if (op === 'emitWithAck') {
       const [event, data, timeout] = args;
