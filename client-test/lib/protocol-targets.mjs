@@ -118,34 +118,46 @@ class OurTarget {
   }
 }
 
+/** Start a reference server and our server with the same settings: {node, ours, settings}. */
+export async function startTargets({ pingInterval = 10000, pingTimeout = 5000, maxPayload = 1000, allowEIO3 = true } = {}) {
+  const ref = await startReference({ pingInterval, pingTimeout, maxPayload, allowEIO3 });
+  const args = [
+    '--ping-interval',
+    String(pingInterval),
+    '--ping-timeout',
+    String(pingTimeout),
+    '--max-payload',
+    String(maxPayload),
+    '--api-key',
+    API_KEY,
+    '--presence',
+    'off',
+  ];
+  if (allowEIO3) args.push('--allow-eio3');
+  try {
+    const handle = await startServer({ args });
+    return { node: new NodeTarget(ref), ours: new OurTarget(handle), settings: { pingInterval, pingTimeout } };
+  } catch (err) {
+    await ref.kill();
+    throw err;
+  }
+}
+
+/** Stop both servers of startTargets at once. */
+export async function stopTargets(pair) {
+  await Promise.all([pair?.ours.handle.kill(), pair?.node.ref.kill()]);
+}
+
 /**
- * Start a reference server and our server with the same settings (in `before`, stopped in `after`); returns a
- * getter for {node, ours}.
+ * startTargets in `before`, stopTargets in `after`, for the tests of a describe block; returns a getter for
+ * {node, ours}.
  */
-export function protocolPair({ pingInterval = 10000, pingTimeout = 5000, maxPayload = 1000, allowEIO3 = true } = {}) {
+export function protocolPair(settings = {}) {
   let pair = null;
   before(async () => {
-    const ref = await startReference({ pingInterval, pingTimeout, maxPayload, allowEIO3 });
-    const args = [
-      '--ping-interval',
-      String(pingInterval),
-      '--ping-timeout',
-      String(pingTimeout),
-      '--max-payload',
-      String(maxPayload),
-      '--api-key',
-      API_KEY,
-      '--presence',
-      'off',
-    ];
-    if (allowEIO3) args.push('--allow-eio3');
-    const handle = await startServer({ args });
-    pair = { node: new NodeTarget(ref), ours: new OurTarget(handle), settings: { pingInterval, pingTimeout } };
+    pair = await startTargets(settings);
   });
-  after(async () => {
-    await pair?.ours.handle.kill();
-    await pair?.node.ref.kill();
-  });
+  after(() => stopTargets(pair));
   return () => pair;
 }
 

@@ -202,10 +202,9 @@ export async function startReference(opts = {}) {
     connected: () => call('connected'),
     engineCloses: () => call('engineCloses'),
     emitWithAck: (event, data, timeout) => call('emitWithAck', event, data, timeout),
-    /** io.close() in the child ("server shutting down"), then the child exits. */
+    /** io.close() in the child ("server shutting down"); the child stays up for questions until kill(). */
     close: async () => {
       if (child.connected) await call('close');
-      return kill();
     },
     kill,
   };
