@@ -8,8 +8,16 @@ export async function connectRoot(c, eio, auth) {
   if (eio === 3) return c.next('40');
   const from = c.messages.length;
   await c.sendPackets([auth === undefined ? '40' : `40${JSON.stringify(auth)}`]);
-  if (c.get && !c.looping) await c.get({ timeout: 5000 }); // a polling session driven by hand
-  return c.next((d) => typeof d === 'string' && (d.startsWith('40') || d.startsWith('44')), 5000, from);
+  const isAnswer = (d) => typeof d === 'string' && (d.startsWith('40') || d.startsWith('44'));
+  if (c.get && !c.looping) {
+    // A polling session driven by hand: GET until the answer comes (answering a ping that comes first).
+    for (let i = 0; i < 5 && !c.messages.slice(from).some((m) => isAnswer(m.data)); i++) {
+      const g = await c.get({ timeout: 5000 });
+      if (g.status !== 200) throw new Error(`GET while connecting: ${g.status ?? g.error} ${g.text ?? ''}`);
+      if (g.packets.includes('2')) await c.post(['3']);
+    }
+  }
+  return c.next(isAnswer, 5000, from);
 }
 
 /** Send an event with an ack id and resolve to the parsed ack arguments. */
