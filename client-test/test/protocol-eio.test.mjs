@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { describePacket, NODE_ID_RE, normalise } from '../lib/eio-codec.mjs';
-import { connectRoot, ownId } from '../lib/protocol-steps.mjs';
+import { connectRoot, headStart, ownId } from '../lib/protocol-steps.mjs';
 import { differential, knownDeviations, protocolPair, reasonsAfter } from '../lib/protocol-targets.mjs';
 import { eioUrl, RawPollingConn, RawWs, tryRequest } from '../lib/raw.mjs';
 import { withTimeout } from '../lib/wait.mjs';
@@ -252,16 +252,14 @@ describe('polling', () => {
       const p = await conns.open(t, { transport: 'polling', eio, loop: false });
       await connectRoot(p, eio);
       const mark = await t.reasonsMark();
-      const first = p.get({ timeout: 5000 });
-      // The first GET must be pending on the server before the second one: the server answers an empty GET only
-      // at the next ping (10 s), so a short head start is enough and nothing else can answer it.
-      await new Promise((r) => setTimeout(r, 100));
-      const second = await p.get({ timeout: 5000 });
-      const firstRes = await first;
+      // Two GETs at once: whichever the server sees second is refused, the other one answered with the close.
+      const both = await Promise.all([p.get({ timeout: 5000 }), p.get({ timeout: 5000 })]);
+      const refused = both.find((r) => r.status !== 200) ?? both[1];
+      const answered = both.find((r) => r !== refused);
       const after = await p.get({ timeout: 5000 });
       return {
-        second: { status: second.status, body: second.text },
-        first: { status: firstRes.status, packets: firstRes.packets },
+        second: { status: refused.status, body: refused.text },
+        first: { status: answered.status, packets: answered.packets },
         after: loose(after),
         reasons: await reasonsAfter(t, mark),
       };
@@ -299,7 +297,7 @@ describe('polling', () => {
       await connectRoot(p, eio);
       const mark = await t.reasonsMark();
       const pending = p.get({ timeout: 5000 });
-      await new Promise((r) => setTimeout(r, 100)); // let the GET reach the server (nothing else answers it)
+      await headStart();
       const post = posted(await p.post(['1']));
       const got = await pending;
       const after = loose(await p.get({ timeout: 5000 }));
@@ -320,7 +318,7 @@ describe('upgrade', () => {
       const p = await conns.open(t, { transport: 'polling', eio, loop: false });
       await connectRoot(p, eio);
       const pending = p.get({ timeout: 5000 });
-      await new Promise((r) => setTimeout(r, 100)); // the GET is pending on the server
+      await headStart();
       const ws = conns.add(new RawWs(t.url, { eio, sid: p.sid }));
       await withTimeout(ws.opened, 5000, 'upgrade websocket');
       ws.send('2probe');

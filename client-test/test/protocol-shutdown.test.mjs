@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connectRoot } from '../lib/protocol-steps.mjs';
+import { connectRoot, headStart } from '../lib/protocol-steps.mjs';
 import { Conns, labelFor, startTargets, stopTargets } from '../lib/protocol-targets.mjs';
 import { withTimeout } from '../lib/wait.mjs';
 
@@ -29,7 +29,7 @@ async function shutdownScenario(kind) {
       const pending = c.ws ? null : c.get({ timeout: 5000 });
       opened.push({ label: `${transport} v${eio}`, c, from: c.messages.length, pending });
     }
-    await new Promise((r) => setTimeout(r, 100)); // the long-polls reach the server (no event tells the client)
+    await headStart();
     const mark = await target.reasonsMark();
     if (kind === 'node') await target.ref.close();
     else await target.handle.stop('SIGTERM');
