@@ -16,15 +16,7 @@ import { waitUntil, withTimeout } from './wait.mjs';
  * Node's disconnect reason -> the `reason` label our server gives `sio_disconnections_total` for it today. When the
  * engine names reasons as Node does, delete the entries (a missing entry means "the label is Node's name").
  */
-export const REASON_LABEL = {
-  'transport close': 'transport_close',
-  'transport error': 'transport_error',
-  'ping timeout': 'heartbeat_timeout',
-  'client namespace disconnect': 'client_disconnect',
-  'server namespace disconnect': 'server_disconnect',
-  'server shutting down': 'closing_server',
-  'parse error': 'packet_parsing_error',
-};
+export const REASON_LABEL = {};
 
 /** Our label for one of Node's reasons. */
 export function labelFor(nodeReason) {

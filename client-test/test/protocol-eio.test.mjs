@@ -14,37 +14,7 @@ const MAX = 1000; // maxPayload of both servers
 
 const CODE_STRING = 'engine issue 12: the error code is a JSON string ("1") where Node sends a number';
 // Where our server (socketioxide today) differs from Node; flip an entry off when the engine fixes it.
-knownDeviations({
-  'session ids are 20 base64url characters (polling and websocket)': 'engine issue 12: session ids are 16 characters',
-  'HTTP 0 Transport unknown: transport=foo': CODE_STRING,
-  'HTTP 0 Transport unknown: no transport': CODE_STRING,
-  'HTTP 1 Session ID unknown: GET': CODE_STRING,
-  'HTTP 1 Session ID unknown: POST': CODE_STRING,
-  'HTTP 2 Bad handshake method: POST without sid': CODE_STRING,
-  'HTTP 2 Bad handshake method: PUT without sid': CODE_STRING,
-  'HTTP 5 Unsupported protocol version: EIO missing': CODE_STRING,
-  'HTTP 5 Unsupported protocol version: EIO=5': CODE_STRING,
-  'HTTP 3 Bad request: transport=websocket without upgrade':
-    'engine issue 12: an empty 400 without JSON body instead of {"code":3,"message":"Bad request"}',
-  '3 Bad request: a polling request with another EIO version than the session':
-    'engine issue 12: the request is served (v3 framing, and the immediate ping `1:2`) instead of 400 code 3',
-  'v4 several packets in one POST; queued packets come in one GET payload':
-    'engine issue 12: events of one payload are answered out of order (a handler task per event)',
-  'v3 several packets in one POST; queued packets come in one GET payload':
-    'engine issue 12: events of one payload are answered out of order (a handler task per event)',
-  'v4 a second concurrent GET closes the session': 'engine issue 12: disconnect reason multiple_polling, Node: transport error',
-  'v3 a second concurrent GET closes the session': 'engine issue 12: disconnect reason multiple_polling, Node: transport error',
-  'v4 a second websocket for an upgraded session gets no packet and is closed':
-    'engine issue 12: the second WebSocket is sometimes left open',
-  'v3 a second websocket for an upgraded session gets no packet and is closed':
-    'engine issue 12: the second WebSocket is sometimes left open',
-  'v4 a POST over maxPayload gets 413 and the session stays open': 'engine issue 12: the 413 also closes the session',
-  'v3 a POST over maxPayload gets 413 and the session stays open': 'engine issue 12: the 413 also closes the session',
-  'v3 b64=1 binary attachments both ways over polling':
-    'engine issue 12: v3 attachments are sent as `b<base64>` (v4 framing) instead of `b4<base64>`',
-  'v3 binary payload binary attachments both ways over polling':
-    'engine issue 12: v3 attachments are sent as a `b<base64>` string instead of a binary record',
-});
+knownDeviations({});
 
 /** What an HTTP answer looks like, for comparison: status, media type, body (JSON parsed when it is JSON). */
 function answer(res) {

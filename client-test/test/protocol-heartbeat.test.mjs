@@ -34,20 +34,7 @@ function refusal(res) {
   return { status: res.status, code: Number(res.json?.code) };
 }
 
-knownDeviations({
-  'v4 websocket: the first ping comes after pingInterval': 'engine issue 12: the first ping is sent at once on open',
-  'v4 polling: the first ping comes after pingInterval': 'engine issue 12: the first ping is sent at once on open',
-  'v4 websocket: a pong re-arms the ping timer (next ping pingInterval after the pong)':
-    'engine issue 12: pings follow a fixed interval, not the pong',
-  'v4 websocket, no pong: closed pingTimeout after the ping, no close packet':
-    'engine issue 12: a close packet `1` is written on ping timeout',
-  'v4 polling, no pong, GET pending: that GET gets 1, then the session is gone':
-    'engine issue 12: the first ping is sent at once on open',
-  'v4 polling, no pong, no GET pending: the next request gets Session ID unknown':
-    'engine issue 12: the first ping is sent at once on open',
-  'v3 websocket: the client pings, the server answers 3 and never pings':
-    'engine issue 12: a close packet `1` is written on ping timeout',
-});
+knownDeviations({});
 
 describe('heartbeat', () => {
   const pair = protocolPair({ pingInterval: PI, pingTimeout: PT });

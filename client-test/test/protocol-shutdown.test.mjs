@@ -65,10 +65,7 @@ test('shutdown closes every connection [node]', { timeout: 30000 }, async () => 
 });
 
 // Our reasons are not compared: the metrics go away with the process.
-test('shutdown closes every connection [ours]', {
-  timeout: 30000,
-  todo: 'engine issue 12: a close packet `1` is written on each WebSocket before the close',
-}, async () => {
+test('shutdown closes every connection [ours]', { timeout: 30000 }, async () => {
   const { seen } = await shutdownScenario('ours');
   assert.deepEqual(seen, nodeSeen ?? (await shutdownScenario('node')).seen);
 });

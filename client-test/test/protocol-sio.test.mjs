@@ -64,60 +64,7 @@ const ACCEPTED = [
 const KEPT = 'engine issue 12: the connection is kept (Node closes it)';
 const STUCK = 'engine issue 12: the connection is neither closed nor answering';
 const POLL_400 = 'engine issue 12: the pending GET gets HTTP 400 instead of the close packet `1`';
-knownDeviations({
-  'socket.io ids are 20 base64url characters, distinct from the session id':
-    'engine issue 12: socket ids are 16 characters and equal the session id',
-  'websocket v4 DISCONNECT 41 keeps the transport; CONNECT again works':
-    'engine issue 12: a CONNECT after 41 gets the same socket id again',
-  'polling v4 DISCONNECT 41 keeps the transport; CONNECT again works':
-    'engine issue 12: a CONNECT after 41 gets the same socket id again',
-  'polling v3 binary attachment both ways: 451-[..placeholder..] + binary':
-    'engine issue 12: v3 attachments are sent as `b<base64>` (v4 framing)',
-  ...Object.fromEntries(
-    [
-      ['EVENT with a reserved name', KEPT, KEPT],
-      ['CONNECT payload not an object', KEPT, KEPT],
-      ['DISCONNECT with a payload', STUCK, STUCK],
-      ['BINARY_EVENT with 0 attachments', KEPT, KEPT],
-      ['BINARY_EVENT with more than 10 attachments', STUCK, STUCK],
-      ['placeholder num out of range', KEPT, KEPT],
-      ['EVENT for a namespace not connected', KEPT, KEPT],
-      ['second CONNECT for a connected namespace', KEPT, KEPT],
-      ['v4 client ping (heartbeat in the wrong direction)', KEPT, KEPT],
-      ['unknown socket.io packet type', null, POLL_400],
-      ['socket.io packet type 9', null, POLL_400], // sometimes `1`, sometimes 400: a race in socketioxide
-      ['empty socket.io packet', null, POLL_400],
-      ['EVENT data not an array', null, POLL_400],
-      ['EVENT without a name', null, POLL_400],
-      ['binary frame with no binary packet pending', null, POLL_400],
-      ['text packet while attachments are awaited', null, POLL_400],
-      ['undecodable Engine.IO packet', null, POLL_400],
-      ['Engine.IO packet type 9', null, POLL_400],
-    ].flatMap(([what, ws, polling]) => [
-      ...(ws ? [[`websocket v4 closes the connection: ${what}`, ws]] : []),
-      [`polling v4 closes the connection: ${what}`, polling],
-    ]),
-  ),
-  // socketioxide answers the pending GET of a session it closes for an invalid packet with `1` or with HTTP 400,
-  // depending on a race: every polling case where it does close is a known deviation.
-  ...Object.fromEntries(
-    ['4x', '49', '4', '42{"a":1}', '42[]', '42[null]', '42["ok"', '44{"message":"x"}', '45-["x"]', 'x', '9']
-      .map((frame) => CLOSING.find(([f]) => f === frame)[1])
-      .map((what) => [`polling v4 closes the connection: ${what}`, POLL_400]),
-  ),
-  'websocket v4 keeps the connection: ACK without id': 'engine issue 12: `43[]` closes the connection',
-  'polling v4 keeps the connection: ACK without id': 'engine issue 12: `43[]` closes the connection',
-  'websocket v4 keeps the connection: Engine.IO noop': 'engine issue 12: a noop `6` over WebSocket closes the connection',
-  'websocket v4 a message over maxPayload: close 1009': 'engine issue 12: closed with 1005, Node: 1009 (message too big)',
-  'websocket disconnect reason "forced close": unknown socket.io packet type':
-    'engine issue 12: reason packet_parsing_error, Node: forced close',
-  'polling disconnect reason "forced close": unknown socket.io packet type':
-    'engine issue 12: reason packet_parsing_error, Node: forced close',
-  'websocket disconnect reason "forced close": EVENT for a namespace not connected': KEPT,
-  'polling disconnect reason "forced close": EVENT for a namespace not connected': KEPT,
-  'websocket disconnect reason "transport error": v4 client ping (heartbeat in the wrong direction)': KEPT,
-  'polling disconnect reason "transport error": v4 client ping (heartbeat in the wrong direction)': KEPT,
-});
+knownDeviations({});
 
 describe('namespaces', () => {
   const pair = protocolPair();

@@ -172,6 +172,11 @@ impl Driver {
                 {
                     self.handler = Some(handler);
                 }
+                let mut state = self.session.lock();
+                state.inbound_handled += 1;
+                if let Some(w) = &state.poster {
+                    w.wake_by_ref();
+                }
             }
 
             if self.ws.is_some() {
@@ -361,10 +366,11 @@ impl Driver {
     /// Ends the session: a last close frame on WebSocket, the session leaves the registry, a pending poll ends.
     async fn finish(mut self) {
         if let Some(ws) = &mut self.ws {
+            // Node's `ws.close()` without a code: an empty close frame (the client sees 1005).
             let close = self
                 .control
                 .take()
-                .unwrap_or_else(|| frame::close_frame(1000));
+                .unwrap_or_else(|| frame::control_frame(Opcode::Close, &[]));
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.write_all(&close)).await;
         }
         self.ws = None;

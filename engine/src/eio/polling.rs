@@ -149,6 +149,18 @@ where
         }
         Err(_) => session.close(DisconnectReason::ParseError),
     }
+    // Answer once the session's task handled these messages (or the session closed).
+    let target = session.lock().inbound_queued;
+    poll_fn(|cx| {
+        let mut state = session.lock();
+        if state.closing.is_some() || state.inbound_handled >= target {
+            state.poster = None;
+            return Poll::Ready(());
+        }
+        register(&mut state.poster, cx.waker());
+        Poll::Pending
+    })
+    .await;
     let mut res = Response::new(B::from(Bytes::from_static(b"ok")));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));

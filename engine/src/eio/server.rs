@@ -237,13 +237,9 @@ impl Engine {
             state.outbox.push_back(Frame::Text(Bytes::from(open)));
         }
         self.insert(session.clone());
-        // v3: the automatic connect to `/` runs now, so that its `40` joins the open packet when the
-        // middleware answers at once (as in Node).
-        let first = crate::sio::client::on_open(&session).and_then(|mut f| {
-            futures_util::FutureExt::now_or_never(&mut f)
-                .is_none()
-                .then_some(f)
-        });
+        // v3: the automatic connect to `/` is the session task's first job (its `40` follows the open
+        // packet, in the first poll, as in Node).
+        let first = crate::sio::client::on_open(&session);
         match (accept, on_upgrade) {
             (Some(res), Some(on_upgrade)) => {
                 let max = usize::try_from(self.config.max_payload).unwrap_or(usize::MAX);
@@ -270,12 +266,33 @@ impl Engine {
         session: Arc<Session>,
         req: &mut Request<ReqBody>,
     ) -> Response<B> {
-        {
+        let refused = {
             let mut state = session.lock();
-            if state.transport != Transport::Polling || state.upgrading || state.closing.is_some() {
-                return RequestError::BadRequest.response();
-            }
-            state.upgrading = true;
+            let refused =
+                state.transport != Transport::Polling || state.upgrading || state.closing.is_some();
+            state.upgrading |= !refused;
+            refused
+        };
+        if refused {
+            // Node accepts the WebSocket of an already upgraded (or upgrading) session and closes it at once,
+            // without a packet.
+            let Some(res) = websocket::accept::<B>(req.headers()) else {
+                return RequestError::BadRequest.upgrade_response();
+            };
+            let on_upgrade = hyper::upgrade::on(req);
+            tokio::spawn(async move {
+                if let Ok(io) = on_upgrade.await {
+                    let mut ws = WsIo::new(io, 0);
+                    let close =
+                        crate::ws::frame::control_frame(crate::ws::frame::Opcode::Close, &[]);
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(1),
+                        ws.write_all(&close),
+                    )
+                    .await;
+                }
+            });
+            return res;
         }
         let Some(res) = websocket::accept::<B>(req.headers()) else {
             session.lock().upgrading = false;

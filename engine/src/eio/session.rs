@@ -82,6 +82,13 @@ pub(crate) struct State {
     pub queued_packets: usize,
     pub queued_bytes: usize,
     pub inbound: VecDeque<Message>,
+    /// Messages queued into `inbound` so far, and those the session's task has handled: a POST answers once
+    /// its messages were handled (as Node, which handles them before answering), which also holds back a
+    /// client that posts faster than its handlers run.
+    pub inbound_queued: u64,
+    pub inbound_handled: u64,
+    /// A POST waiting for its messages to be handled.
+    pub poster: Option<Waker>,
     pub driver: Option<Waker>,
     pub poller: Option<Waker>,
     /// A polling GET is pending.
@@ -147,6 +154,9 @@ impl Session {
                 queued_packets: 0,
                 queued_bytes: 0,
                 inbound: VecDeque::new(),
+                inbound_queued: 0,
+                inbound_handled: 0,
+                poster: None,
                 driver: None,
                 poller: None,
                 polling: false,
@@ -269,6 +279,10 @@ impl Session {
             Packet::Pong(_) if self.protocol == Protocol::V4 => {
                 hb.awaiting_pong = false;
                 hb.deadline = now + config.ping_interval;
+                // The next ping is due before the pending ping timeout: the session's task re-arms its timer.
+                if let Some(w) = &state.driver {
+                    w.wake_by_ref();
+                }
             }
             Packet::Pong(_) => {
                 drop(state);
@@ -277,6 +291,7 @@ impl Session {
             Packet::Message(message) => {
                 self.engine.stats.packet_in();
                 state.inbound.push_back(message);
+                state.inbound_queued += 1;
                 if let Some(w) = &state.driver {
                     w.wake_by_ref();
                 }
@@ -369,7 +384,10 @@ impl State {
     }
 
     pub(crate) fn wake_all(&self) {
-        for w in [&self.driver, &self.poller].into_iter().flatten() {
+        for w in [&self.driver, &self.poller, &self.poster]
+            .into_iter()
+            .flatten()
+        {
             w.wake_by_ref();
         }
     }

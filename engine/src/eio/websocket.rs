@@ -145,7 +145,10 @@ pub(crate) fn accept<B: From<Bytes>>(headers: &HeaderMap) -> Option<Response<B>>
 pub(crate) async fn probe(session: Arc<Session>, mut ws: WsIo) {
     let timeout = session.engine.config.upgrade_timeout;
     let outcome = tokio::time::timeout(timeout, probe_exchange(&session, &mut ws)).await;
-    let upgraded = matches!(outcome, Ok(true));
+    let (upgraded, after) = match outcome {
+        Ok(Some(after)) => (true, after),
+        _ => (false, Vec::new()),
+    };
     let mut state = session.lock();
     state.upgrading = false;
     state.probed = false;
@@ -161,11 +164,24 @@ pub(crate) async fn probe(session: Arc<Session>, mut ws: WsIo) {
         }
         state.handoff = Some(ws);
         state.wake_all();
+        drop(state);
+        // What the client sent right after `5`, read together with it.
+        for message in after {
+            let packet = match message {
+                WsMessage::Text(text) => packet::decode_text(text),
+                WsMessage::Binary(data) => packet::decode_binary(session.protocol, data),
+                _ => continue,
+            };
+            match packet {
+                Ok(p) => session.on_packet(p),
+                Err(_) => session.close(super::reason::DisconnectReason::ParseError),
+            }
+        }
     }
 }
 
-/// The probe exchange; true when the client sent `5`.
-async fn probe_exchange(session: &Arc<Session>, ws: &mut WsIo) -> bool {
+/// The probe exchange; when the client sent `5`, the messages that came after it in the same read.
+async fn probe_exchange(session: &Arc<Session>, ws: &mut WsIo) -> Option<Vec<WsMessage>> {
     let mut messages = Vec::new();
     loop {
         let outcome = poll_fn(|cx| match ws.poll_read_messages(cx, &mut messages) {
@@ -174,19 +190,20 @@ async fn probe_exchange(session: &Arc<Session>, ws: &mut WsIo) -> bool {
         })
         .await;
         if !matches!(outcome, ReadOutcome::Read) {
-            return false;
+            return None;
         }
-        for message in messages.drain(..) {
+        let mut read = std::mem::take(&mut messages).into_iter();
+        while let Some(message) = read.next() {
             let packet = match message {
                 WsMessage::Text(text) => packet::decode_text(text),
                 WsMessage::Binary(data) => packet::decode_binary(session.protocol, data),
                 WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-                WsMessage::Close(_) => return false,
+                WsMessage::Close(_) => return None,
             };
             match packet {
                 Ok(Packet::Ping(data)) if data.as_ref() == b"probe" => {
                     if ws.write_text(b"3probe").await.is_err() {
-                        return false;
+                        return None;
                     }
                     // A pending poll answers `6` while upgrading, so the client can finish the upgrade.
                     let mut state = session.lock();
@@ -195,8 +212,8 @@ async fn probe_exchange(session: &Arc<Session>, ws: &mut WsIo) -> bool {
                         w.wake_by_ref();
                     }
                 }
-                Ok(Packet::Upgrade) => return true,
-                _ => return false,
+                Ok(Packet::Upgrade) => return Some(read.collect()),
+                _ => return None,
             }
         }
     }

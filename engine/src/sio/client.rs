@@ -148,7 +148,7 @@ fn dispatch(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static,
         _ => {
             // Node: "invalid state" (a packet for a namespace not joined, a second CONNECT, a CONNECT_ERROR)
             // closes the connection.
-            session.close(DisconnectReason::ForcedServerClose);
+            session.close(DisconnectReason::ForcedClose);
             None
         }
     }
@@ -157,11 +157,12 @@ fn dispatch(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static,
 fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, ()>> {
     let engine = &session.engine;
     let Some(ns) = engine.namespaces.get(&packet.nsp).cloned() else {
-        let err = ConnectError {
-            message: "Invalid namespace".into(),
-            data: None,
-        };
-        send_connect_error(session, &packet.nsp, &err);
+        // Node answers an unknown namespace with an object, v3 clients included.
+        let data = Value::Map(vec![(
+            Value::from("message"),
+            Value::from("Invalid namespace"),
+        )]);
+        send_connect_error_data(session, &packet.nsp, data);
         return None;
     };
     let auth = match packet.data {
@@ -315,6 +316,10 @@ fn send_connect_error(session: &Arc<Session>, nsp: &str, err: &ConnectError) {
             Value::Map(fields)
         }
     };
+    send_connect_error_data(session, nsp, data);
+}
+
+fn send_connect_error_data(session: &Arc<Session>, nsp: &str, data: Value) {
     let packet = Packet {
         kind: PacketKind::ConnectError,
         nsp: nsp.to_owned(),
