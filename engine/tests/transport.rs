@@ -225,23 +225,23 @@ async fn polling_handshake_connect_event_and_ack() {
 }
 
 #[tokio::test]
-async fn v3_polling_gets_the_automatic_connect_with_the_open_packet() {
+async fn v3_polling_is_connected_to_the_main_namespace_in_the_first_poll() {
     let s = serve(EngineConfig {
         allow_eio3: true,
         ..config()
     })
     .await;
-    let (status, body) = request(
-        &client(),
-        "GET",
-        format!("http://{}/socket.io/?EIO=3&transport=polling&b64=1", s.addr),
-        "",
-    )
-    .await;
+    let c = client();
+    let base = format!("http://{}/socket.io/?EIO=3&transport=polling&b64=1", s.addr);
+    let (status, body) = request(&c, "GET", base.clone(), "").await;
     assert_eq!(status, 200);
-    assert!(body.ends_with("2:40"), "{body}");
-    let (len, open) = body.trim_end_matches("2:40").split_once(':').unwrap();
+    // v3 length-prefixed payload: the open packet alone, as Node sends it.
+    let (len, open) = body.split_once(':').unwrap();
     assert_eq!(len.parse::<usize>().unwrap(), open.len());
+    assert!(open.starts_with("0{"), "{body}");
+    let sid = sid_of(open);
+    let (_, first) = request(&c, "GET", format!("{base}&sid={sid}"), "").await;
+    assert_eq!(first, "2:40");
 }
 
 async fn ws(
