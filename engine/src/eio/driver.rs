@@ -80,6 +80,9 @@ struct Driver {
     head_written: usize,
     /// A WebSocket control frame to write before the next batch (pong to a WebSocket ping).
     control: Option<Bytes>,
+    /// The close frame to end the connection with (an answer to the client's, or a protocol error's code);
+    /// an empty one (Node's `ws.close()`) otherwise. Written once, last.
+    close: Option<Bytes>,
     /// The session is closing: flush what may be flushed, then end.
     closing: bool,
 }
@@ -95,6 +98,7 @@ impl Driver {
             writing: VecDeque::new(),
             head_written: 0,
             control: None,
+            close: None,
             closing: false,
         }
     }
@@ -221,7 +225,7 @@ impl Driver {
                     return Poll::Ready(false);
                 }
                 ReadOutcome::Failed(code) => {
-                    self.control = Some(frame::close_frame(code));
+                    self.close = Some(frame::close_frame(code));
                     self.session.close(DisconnectReason::TransportError);
                     return Poll::Ready(false);
                 }
@@ -237,7 +241,7 @@ impl Driver {
                     }
                     WsMessage::Pong(_) => continue,
                     WsMessage::Close(_) => {
-                        self.control = Some(frame::close_frame(1000));
+                        self.close = Some(frame::close_frame(1000));
                         self.session.close(DisconnectReason::TransportClose);
                         return Poll::Ready(false);
                     }
@@ -368,7 +372,7 @@ impl Driver {
         if let Some(ws) = &mut self.ws {
             // Node's `ws.close()` without a code: an empty close frame (the client sees 1005).
             let close = self
-                .control
+                .close
                 .take()
                 .unwrap_or_else(|| frame::control_frame(Opcode::Close, &[]));
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.write_all(&close)).await;

@@ -25,23 +25,35 @@ struct PresenceEvent<'a> {
     user: &'a User,
 }
 
-/// `message` event body.
+/// `message` event body (`data` is put in by [`with_data`]).
 #[derive(Serialize)]
 struct RoomMessage<'a> {
     id: &'a str,
     room: &'a str,
     from: &'a User,
-    data: &'a Value,
     ts: u64,
 }
 
-/// `broadcast` and `direct` event body.
+/// `broadcast` and `direct` event body (`data` is put in by [`with_data`]).
 #[derive(Serialize)]
 struct Envelope<'a> {
     id: &'a str,
     from: &'a User,
-    data: &'a Value,
     ts: u64,
+}
+
+/// `body` with the client's `data` put in before `ts`, exactly as it came: a serde round trip would
+/// turn a string that is not UTF-8 (a lone surrogate, which Node forwards) into binary.
+fn with_data<T: Serialize>(body: &T, data: &Value) -> Value {
+    let mut v = to_value(body);
+    if let Value::Map(fields) = &mut v {
+        let at = fields
+            .iter()
+            .position(|(k, _)| k.as_str() == Some("ts"))
+            .unwrap_or(fields.len());
+        fields.insert(at, (Value::from("data"), data.clone()));
+    }
+    v
 }
 
 /// A fresh message id and timestamp.
@@ -81,7 +93,11 @@ pub async fn presence(
 
 /// Emits through the adapter (every node); a failure is counted by the adapter and logged here.
 async fn emit<T: Serialize + ?Sized>(ops: BroadcastOperators, event: &str, body: &T) {
-    if let Err(err) = ops.emit(event, vec![to_value(body)]).await {
+    emit_value(ops, event, to_value(body)).await;
+}
+
+async fn emit_value(ops: BroadcastOperators, event: &str, body: Value) {
+    if let Err(err) = ops.emit(event, vec![body]).await {
         tracing::warn!(%err, event, "cannot emit to the whole cluster");
     }
 }
@@ -154,10 +170,10 @@ pub async fn message(ctx: &Ctx, data: Option<Value>) -> Outcome {
         id: &id,
         room: &room,
         from: &ctx.session.user,
-        data,
         ts,
     };
-    emit(ctx.socket.broadcast().to(room.as_str()), "message", &body).await;
+    let to = ctx.socket.broadcast().to(room.as_str());
+    emit_value(to, "message", with_data(&body, data)).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
@@ -168,10 +184,9 @@ pub async fn broadcast(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let body = Envelope {
         id: &id,
         from: &ctx.session.user,
-        data: &data,
         ts,
     };
-    emit(ctx.socket.broadcast(), "broadcast", &body).await;
+    emit_value(ctx.socket.broadcast(), "broadcast", with_data(&body, &data)).await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
@@ -184,10 +199,14 @@ pub async fn direct(ctx: &Ctx, data: Option<Value>) -> Outcome {
     let body = Envelope {
         id: &id,
         from: &ctx.session.user,
-        data,
         ts,
     };
-    emit(ctx.socket.namespace().to(to), "direct", &body).await;
+    emit_value(
+        ctx.socket.namespace().to(to),
+        "direct",
+        with_data(&body, data),
+    )
+    .await;
     Ok(json!({"ok": true, "id": id, "ts": ts}))
 }
 
