@@ -12,14 +12,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use adapter_redis::wire::streams::{
+    DEFAULT_SESSION_PREFIX, DEFAULT_STREAM_NAME, EntryId, SessionRecord, StreamEntry, missed_event,
+    stream_name,
+};
 use adapter_redis::wire::{
     BroadcastMessage, ClassicChannel, ClassicChannels, DEFAULT_KEY, Encoding, MessageType,
     RawResponse, Request, RequestType, Response, ShardedBody, ShardedChannel, ShardedChannels,
     ShardedMessage, ShardedSubscriptionMode, Value, timestamp_to_iso,
-};
-use adapter_redis::wire::streams::{
-    DEFAULT_SESSION_PREFIX, DEFAULT_STREAM_NAME, EntryId, SessionRecord, StreamEntry, missed_event,
-    stream_name,
 };
 
 fn vectors_dir() -> PathBuf {
@@ -476,7 +476,8 @@ fn check_streams_file(file: &str, commands: &[Command], report: &mut Report) {
             "PUBLISH" => {
                 // Ephemeral messages of the streams adapter: the sharded envelope, always MessagePack.
                 let payload = cmd.payload.as_ref().expect("PUBLISH without payload");
-                let msg = ShardedMessage::decode(&payload.bytes).unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
+                let msg = ShardedMessage::decode(&payload.bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
                 let channel = &cmd.args[0];
                 match channels.parse(channel, "") {
                     Some(ShardedChannel::Main) => assert!(!msg.message_type().is_response()),
@@ -487,11 +488,20 @@ fn check_streams_file(file: &str, commands: &[Command], report: &mut Report) {
                     other => panic!("{}: {other:?}", ctx.at()),
                 }
                 ctx.check(msg.to_value(), msg.encode_msgpack());
-                report.covered(file, format!("streams PUBLISH (sharded envelope) {:?}", msg.message_type()));
+                report.covered(
+                    file,
+                    format!(
+                        "streams PUBLISH (sharded envelope) {:?}",
+                        msg.message_type()
+                    ),
+                );
             }
             "SUBSCRIBE" => {
                 assert_eq!(cmd.args[0], channels.main());
-                assert_eq!(channels.parse(&cmd.args[1], ""), Some(ShardedChannel::Room(cmd.args[1][12..28].to_owned())));
+                assert_eq!(
+                    channels.parse(&cmd.args[1], ""),
+                    Some(ShardedChannel::Room(cmd.args[1][12..28].to_owned()))
+                );
                 report.covered(file, "SUBSCRIBE channels");
             }
             "PUBSUB" => {
@@ -500,13 +510,27 @@ fn check_streams_file(file: &str, commands: &[Command], report: &mut Report) {
             }
             "XADD" => {
                 let entry = check_xadd(&ctx);
-                report.covered(file, format!("streams XADD entry {:?}", entry.body.message_type()));
+                report.covered(
+                    file,
+                    format!("streams XADD entry {:?}", entry.body.message_type()),
+                );
             }
             "SET" => {
                 // SET <prefix><pid> <base64 msgpack session> PX <maxDisconnectionDuration>
-                let session = SessionRecord::decode(cmd.args[1].as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
-                assert_eq!(cmd.args[0], SessionRecord::key(DEFAULT_SESSION_PREFIX, &session.pid), "{}", ctx.at());
-                assert_eq!(session.encode(), cmd.args[1], "{}: session re-encoding", ctx.at());
+                let session = SessionRecord::decode(cmd.args[1].as_bytes())
+                    .unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
+                assert_eq!(
+                    cmd.args[0],
+                    SessionRecord::key(DEFAULT_SESSION_PREFIX, &session.pid),
+                    "{}",
+                    ctx.at()
+                );
+                assert_eq!(
+                    session.encode(),
+                    cmd.args[1],
+                    "{}: session re-encoding",
+                    ctx.at()
+                );
                 assert_eq!(&cmd.args[2..], ["PX", "60000"], "{}", ctx.at());
                 report.covered(file, "streams session SET");
             }
@@ -515,15 +539,32 @@ fn check_streams_file(file: &str, commands: &[Command], report: &mut Report) {
                 report.covered(file, "streams session MULTI/EXEC");
             }
             "GET" | "DEL" => {
-                assert!(cmd.args[0].starts_with(DEFAULT_SESSION_PREFIX), "{}", ctx.at());
+                assert!(
+                    cmd.args[0].starts_with(DEFAULT_SESSION_PREFIX),
+                    "{}",
+                    ctx.at()
+                );
                 report.covered(file, "streams session GET+DEL");
             }
             "XRANGE" => {
-                assert_eq!(cmd.args[0], stream_name(DEFAULT_STREAM_NAME, 1, "/"), "{}", ctx.at());
-                assert!(EntryId::parse(&cmd.args[1]).is_some() && (cmd.args[2] == "+" || cmd.args[2] == cmd.args[1]), "{}", ctx.at());
+                assert_eq!(
+                    cmd.args[0],
+                    stream_name(DEFAULT_STREAM_NAME, 1, "/"),
+                    "{}",
+                    ctx.at()
+                );
+                assert!(
+                    EntryId::parse(&cmd.args[1]).is_some()
+                        && (cmd.args[2] == "+" || cmd.args[2] == cmd.args[1]),
+                    "{}",
+                    ctx.at()
+                );
                 report.covered(file, "streams restore XRANGE");
             }
-            other => panic!("{}: unexpected command {other} in the streams capture", ctx.at()),
+            other => panic!(
+                "{}: unexpected command {other} in the streams capture",
+                ctx.at()
+            ),
         }
     }
 }
@@ -609,7 +650,13 @@ fn check_xadd(ctx: &Ctx<'_>) -> StreamEntry {
     let args = &ctx.cmd.args;
     assert_eq!(
         args[..5],
-        [stream_name(DEFAULT_STREAM_NAME, 1, "/").as_str(), "MAXLEN", "~", "10000", "*"],
+        [
+            stream_name(DEFAULT_STREAM_NAME, 1, "/").as_str(),
+            "MAXLEN",
+            "~",
+            "10000",
+            "*"
+        ],
         "{}",
         ctx.at()
     );
@@ -632,7 +679,12 @@ fn client_log_events(text: &str) -> Vec<serde_json::Value> {
         .filter_map(|l| l.trim().strip_prefix("<= recv \""))
         .filter_map(|l| l.strip_suffix('"'))
         .map(|l| l.replace("\\\"", "\""))
-        .filter_map(|frame| frame.strip_prefix('2').filter(|j| j.starts_with('[')).map(str::to_owned))
+        .filter_map(|frame| {
+            frame
+                .strip_prefix('2')
+                .filter(|j| j.starts_with('['))
+                .map(str::to_owned)
+        })
         .map(|json| serde_json::from_str(&json).unwrap())
         .collect()
 }
@@ -643,7 +695,8 @@ fn streams_restore_replays_what_node_replayed() {
     // log (no event carries it) and sits between its neighbours.
     let dir = vectors_dir();
     let commands = parse_file(&dir.join("redis-streams-adapter-csr.txt"));
-    let log = std::fs::read_to_string(dir.join("redis-streams-adapter-csr.client-log.txt")).unwrap();
+    let log =
+        std::fs::read_to_string(dir.join("redis-streams-adapter-csr.client-log.txt")).unwrap();
     let events = client_log_events(&log);
     let offset_of = |event: &str, arg: &serde_json::Value| {
         events
@@ -671,10 +724,17 @@ fn streams_restore_replays_what_node_replayed() {
     // The session A persisted, and the offset the client presented (its last event before the cut).
     let set = commands.iter().find(|c| c.name == "SET").unwrap();
     let session = SessionRecord::decode(set.args[1].as_bytes()).unwrap();
-    assert!(log.contains(&format!("\\\"sid\\\":\\\"{}\\\",\\\"pid\\\":\\\"{}\\\"", session.sid, session.pid)));
+    assert!(log.contains(&format!(
+        "\\\"sid\\\":\\\"{}\\\",\\\"pid\\\":\\\"{}\\\"",
+        session.sid, session.pid
+    )));
     let restore: Vec<&Command> = commands.iter().filter(|c| c.name == "XRANGE").collect();
     let offset = &restore[0].args[1];
-    assert_eq!(restore[1].args[1], EntryId::parse(offset).unwrap().next().to_string(), "Node's exclusive start");
+    assert_eq!(
+        restore[1].args[1],
+        EntryId::parse(offset).unwrap().next().to_string(),
+        "Node's exclusive start"
+    );
 
     let start = stream.iter().position(|(id, _)| id == offset).unwrap() + 1;
     let missed: Vec<serde_json::Value> = stream[start..]
@@ -685,5 +745,9 @@ fn streams_restore_replays_what_node_replayed() {
     // What Node sent before the CONNECT answer of the recovered socket.
     let replayed: Vec<serde_json::Value> = events[events.len() - 2..].to_vec();
     assert_eq!(missed, replayed);
-    assert_eq!(missed.len(), 2, "the volatile event and the broadcast sent during the cut");
+    assert_eq!(
+        missed.len(),
+        2,
+        "the volatile event and the broadcast sent during the cut"
+    );
 }

@@ -314,7 +314,9 @@ mod tests {
                 seq: 0
             })
         );
-        for bad in ["", "1", "-1", "1-", "a-1", "1-1-1", " 1-1", "1-1 ", "+", "$"] {
+        for bad in [
+            "", "1", "-1", "1-", "a-1", "1-1-1", " 1-1", "1-1 ", "+", "$",
+        ] {
             assert_eq!(EntryId::parse(bad), None, "{bad:?}");
         }
         assert_eq!(
@@ -355,10 +357,8 @@ mod tests {
         let fields = entry.fields();
         assert_eq!(fields[2], ("type", "3".to_owned()));
         assert!(!fields[3].1.starts_with('{'));
-        let pairs: Vec<(String, String)> = fields
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let pairs: Vec<(String, String)> =
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         assert_eq!(StreamEntry::from_fields(&pairs).unwrap(), Some(entry));
     }
 
