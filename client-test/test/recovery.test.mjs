@@ -139,7 +139,7 @@ describe('connection state recovery', () => {
       c.io.opts.extraHeaders = { cookie: `SIO_SRV=${cookies[nodeId]}` };
     }
 
-    e2e('a client cut from replica A recovers on replica B (transport closed, then A drained)', { timeout: 45000 }, async (t, s) => {
+    e2e('a client cut from replica A recovers on replica B (transport closed, then A drained); not after the maximum', { timeout: 45000 }, async (t, s) => {
       t.after(() => topo.destroy());
       const [a, b] = await topo.start({ count: 2, prefix: 'rs', mode: 'streams', args: ['--redis-mode', 'streams', ...RECOVERY] });
       hp = await topo.haproxy({ file: SHIPPED.haproxy, replicas: topo.live });
@@ -203,6 +203,18 @@ describe('connection state recovery', () => {
       assert.equal(alice.id, id);
       assert.deepEqual(received(alice, mark), [['message', 4]]);
       assert.deepEqual((await ack(alice, 'rooms')).rooms, [room]);
+
+      // 3. Away for longer than --recovery-max-disconnection: the session is gone from Redis.
+      await cut(alice, () => rustConnected(a, 1));
+      await sleep(MAX_DISCONNECTION_MS + 500); // the expiry under test
+      mark = alice.events.length;
+      await send(carol, 'message', { room, data: 5 });
+      alice.connect();
+      await waitConnected(alice);
+      assert.equal(alice.recovered, false);
+      assert.notEqual(alice.id, id);
+      await ack(alice, 'rooms');
+      assert.deepEqual(received(alice, mark), []);
     });
   });
 

@@ -171,8 +171,7 @@ impl StreamEntry {
                 })
         };
         let nsp = match get("nsp") {
-            None => return Ok(None),
-            Some(n) if n.is_empty() => return Ok(None),
+            None | Some([]) => return Ok(None),
             Some(n) => text("nsp", n)?,
         };
         let uid = text("uid", get("uid").ok_or(WireError::MissingField("uid"))?)?;
@@ -186,8 +185,7 @@ impl StreamEntry {
             value: i64::try_from(n).unwrap_or(-1),
         })?;
         let data = match get("data") {
-            None => None,
-            Some(d) if d.is_empty() => None,
+            None | Some([]) => None,
             Some(d) => Some(decode_data(d)?),
         };
         let body = ShardedBody::from_value(ty, data)?;

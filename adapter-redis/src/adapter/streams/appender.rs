@@ -44,9 +44,11 @@ impl Appender {
     }
 
     /// Queues an operation; gives it back when the queue is full (Redis cannot keep up).
-    pub(super) fn send(&self, item: Append) -> Result<(), Append> {
+    pub(super) fn send(&self, item: Append) -> Result<(), Box<Append>> {
         self.tx.try_send(item).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item) => item,
+            mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item) => {
+                Box::new(item)
+            }
         })
     }
 }
