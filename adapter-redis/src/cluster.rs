@@ -24,6 +24,8 @@ pub struct ClusterConfig {
     pub mode: Mode,
     /// How long cluster requests wait for every server (Node's `requestsTimeout`).
     pub request_timeout: Duration,
+    /// The stream settings of [`Mode::Streams`].
+    pub streams: StreamsConfig,
 }
 
 impl Default for ClusterConfig {
@@ -32,6 +34,32 @@ impl Default for ClusterConfig {
             prefix: crate::wire::DEFAULT_KEY.to_owned(),
             mode: Mode::Classic,
             request_timeout: Duration::from_secs(5),
+            streams: StreamsConfig::default(),
+        }
+    }
+}
+
+/// The options of `@socket.io/redis-streams-adapter` that the streams mode exposes, with Node's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamsConfig {
+    /// `streamName`: the stream (with `stream_count` > 1, the prefix of the streams).
+    pub stream_name: String,
+    /// `streamCount`: namespaces are spread over this many streams by a hash of their name.
+    pub stream_count: u32,
+    /// `maxLen`: the stream is trimmed to about this many entries (`MAXLEN ~`); the recovery window in events.
+    pub max_len: u64,
+    /// `sessionKeyPrefix`: where disconnected sockets' sessions are kept.
+    pub session_prefix: String,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        use crate::wire::streams;
+        Self {
+            stream_name: streams::DEFAULT_STREAM_NAME.to_owned(),
+            stream_count: 1,
+            max_len: streams::DEFAULT_MAX_LEN,
+            session_prefix: streams::DEFAULT_SESSION_PREFIX.to_owned(),
         }
     }
 }

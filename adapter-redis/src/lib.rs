@@ -46,7 +46,7 @@ pub(crate) mod protocol;
 pub(crate) mod requests;
 pub mod wire;
 
-pub use cluster::{ClusterConfig, RedisCluster};
+pub use cluster::{ClusterConfig, RedisCluster, StreamsConfig};
 pub use connection::ConnectionError;
 pub use protocol::Mode;
 pub use wire::ShardedSubscriptionMode;

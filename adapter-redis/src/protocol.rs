@@ -1,6 +1,7 @@
 //! The two Node protocols behind one vocabulary: what a server sends to the others ([`Op`]),
 //! what it answers ([`Reply`]), and what arrives ([`Incoming`]), mapped onto channels and
-//! payloads of the classic (PUBLISH/SUBSCRIBE) or the sharded (SPUBLISH/SSUBSCRIBE) protocol.
+//! payloads of the classic (PUBLISH/SUBSCRIBE) or the sharded (SPUBLISH/SSUBSCRIBE) protocol, or onto the stream
+//! entries and pub/sub envelopes of the streams protocol.
 //! Pure: no I/O.
 
 use bytes::Bytes;
@@ -8,7 +9,8 @@ use rmpv::Value;
 
 use crate::wire::{
     self, BroadcastMessage, ClassicChannel, ClassicChannels, RawResponse, Request, RequestType,
-    Response, ShardedBody, ShardedChannels, ShardedMessage, ShardedSubscriptionMode, WireError,
+    Response, ShardedBody, ShardedChannels, ShardedMessage, ShardedSubscriptionMode, StreamEntry,
+    WireError,
 };
 
 /// Which Node protocol the adapter speaks.
@@ -18,6 +20,9 @@ pub enum Mode {
     Classic,
     /// `createShardedAdapter()`: SPUBLISH/SSUBSCRIBE, with its subscription mode.
     Sharded(ShardedSubscriptionMode),
+    /// `@socket.io/redis-streams-adapter`: persistent operations on a Redis stream, short requests and answers
+    /// as sharded envelopes in MessagePack over PUBLISH/SUBSCRIBE.
+    Streams,
 }
 
 /// An operation this server asks of the other servers of a namespace.
@@ -256,6 +261,7 @@ impl Protocol {
     pub fn channel_kind(&self, channel: &str) -> &'static str {
         match self.classic.parse(channel) {
             _ if matches!(self.mode, Mode::Sharded(_)) => "sharded",
+            _ if self.mode == Mode::Streams => "streams",
             Some(ClassicChannel::Broadcast | ClassicChannel::Room(_)) => "broadcast",
             Some(ClassicChannel::Request) => "request",
             Some(ClassicChannel::Response | ClassicChannel::SpecificResponse(_)) => "response",
@@ -287,6 +293,13 @@ impl Protocol {
                 ],
                 ..NamespaceSubscriptions::default()
             },
+            Mode::Streams => NamespaceSubscriptions {
+                channels: vec![
+                    self.sharded.main().to_owned(),
+                    self.sharded.response(&self.uid),
+                ],
+                ..NamespaceSubscriptions::default()
+            },
         }
     }
 
@@ -308,6 +321,7 @@ impl Protocol {
         match self.mode {
             Mode::Classic => (self.classic.request(), false),
             Mode::Sharded(_) => (self.sharded.main(), true),
+            Mode::Streams => (self.sharded.main(), false),
         }
     }
 
@@ -316,36 +330,7 @@ impl Protocol {
         match self.mode {
             Mode::Classic => self.classic_op(op),
             Mode::Sharded(mode) => {
-                let body = match op {
-                    Op::Broadcast {
-                        data,
-                        opts,
-                        request_id,
-                    } => ShardedBody::Broadcast {
-                        packet: wire::Packet {
-                            packet_type: 2,
-                            data,
-                            nsp: None,
-                        },
-                        request_id,
-                        opts,
-                    },
-                    Op::Join { opts, rooms } => ShardedBody::SocketsJoin { opts, rooms },
-                    Op::Leave { opts, rooms } => ShardedBody::SocketsLeave { opts, rooms },
-                    Op::Disconnect { opts, close } => {
-                        ShardedBody::DisconnectSockets { opts, close }
-                    }
-                    Op::Fetch { request_id, opts } => {
-                        ShardedBody::FetchSockets { opts, request_id }
-                    }
-                    // The sharded protocol has no ALL_ROOMS; callers never send it in this mode.
-                    Op::AllRooms { .. } => ShardedBody::Heartbeat,
-                    Op::ServerSideEmit { request_id, data } => ShardedBody::ServerSideEmit {
-                        request_id,
-                        packet: data,
-                    },
-                };
-                let msg = ShardedMessage::new(self.uid.clone(), self.nsp.clone(), body);
+                let msg = ShardedMessage::new(self.uid.clone(), self.nsp.clone(), sharded_body(op));
                 let channel = self.sharded.publish_channel(&msg, mode);
                 Outgoing {
                     channel,
@@ -353,7 +338,42 @@ impl Protocol {
                     sharded: true,
                 }
             }
+            // Only the short requests travel over pub/sub (see `Protocol::stream_entry`).
+            Mode::Streams => {
+                let msg = ShardedMessage::new(self.uid.clone(), self.nsp.clone(), sharded_body(op));
+                Outgoing {
+                    channel: self.sharded.main().to_owned(),
+                    payload: msg.encode_msgpack().into(),
+                    sharded: false,
+                }
+            }
         }
+    }
+
+    /// Streams mode: the stream entry of `op` when it is persistent (Node's `!isEphemeral`); `Err(op)` for the
+    /// short requests that go over pub/sub ([`Protocol::encode_op`]).
+    pub fn stream_entry(&self, op: Op) -> Result<StreamEntry, Op> {
+        let persistent = match &op {
+            Op::Broadcast { request_id, .. } => request_id.is_none(),
+            Op::Join { .. } | Op::Leave { .. } | Op::Disconnect { .. } => true,
+            Op::Fetch { .. } | Op::AllRooms { .. } | Op::ServerSideEmit { .. } => false,
+        };
+        if !persistent {
+            return Err(op);
+        }
+        Ok(StreamEntry::new(
+            self.uid.clone(),
+            self.nsp.clone(),
+            sharded_body(op),
+        ))
+    }
+
+    /// Streams mode: what a stream entry asks of this server; `None` for its own entries and other namespaces'.
+    pub fn decode_entry(&self, entry: StreamEntry) -> Option<Incoming> {
+        if entry.uid == self.uid || entry.nsp != self.nsp {
+            return None;
+        }
+        incoming(Some(entry.uid), entry.body)
     }
 
     fn classic_op(&self, op: Op) -> Outgoing {
@@ -463,7 +483,7 @@ impl Protocol {
                     sharded: false,
                 }
             }
-            Mode::Sharded(_) => {
+            Mode::Sharded(_) | Mode::Streams => {
                 let body = match reply {
                     Reply::Fetch {
                         request_id,
@@ -492,10 +512,15 @@ impl Protocol {
                     }
                 };
                 let msg = ShardedMessage::new(self.uid.clone(), self.nsp.clone(), body);
+                let streams = self.mode == Mode::Streams;
                 Outgoing {
                     channel: self.sharded.response(requester),
-                    payload: msg.encode().into(),
-                    sharded: true,
+                    payload: if streams {
+                        msg.encode_msgpack().into()
+                    } else {
+                        msg.encode().into()
+                    },
+                    sharded: !streams,
                 }
             }
         }
@@ -512,7 +537,7 @@ impl Protocol {
     ) -> Result<Option<Incoming>, WireError> {
         match self.mode {
             Mode::Classic => self.decode_classic(channel, payload, kind_of),
-            Mode::Sharded(_) => self.decode_sharded(channel, payload),
+            Mode::Sharded(_) | Mode::Streams => self.decode_sharded(channel, payload),
         }
     }
 
@@ -605,60 +630,91 @@ impl Protocol {
         if msg.uid == self.uid || msg.nsp.as_deref().is_some_and(|n| n != self.nsp) {
             return Ok(None);
         }
-        let uid = Some(msg.uid);
-        let op = |op| {
-            Ok(Some(Incoming::Op {
-                uid: uid.clone(),
-                op,
-            }))
-        };
-        let reply = |r| Ok(Some(Incoming::Reply(r)));
-        match msg.body {
-            ShardedBody::Broadcast {
-                packet,
-                request_id,
-                opts,
-            } => op(Op::Broadcast {
-                data: packet.data,
-                opts,
-                request_id,
-            }),
-            ShardedBody::SocketsJoin { opts, rooms } => op(Op::Join { opts, rooms }),
-            ShardedBody::SocketsLeave { opts, rooms } => op(Op::Leave { opts, rooms }),
-            ShardedBody::DisconnectSockets { opts, close } => op(Op::Disconnect { opts, close }),
-            ShardedBody::FetchSockets { opts, request_id } => op(Op::Fetch { request_id, opts }),
-            ShardedBody::ServerSideEmit { request_id, packet } => op(Op::ServerSideEmit {
+        Ok(incoming(Some(msg.uid), msg.body))
+    }
+}
+
+/// The sharded envelope's body of an operation (also the streams adapter's).
+fn sharded_body(op: Op) -> ShardedBody {
+    match op {
+        Op::Broadcast {
+            data,
+            opts,
+            request_id,
+        } => ShardedBody::Broadcast {
+            packet: wire::Packet {
+                packet_type: 2,
+                data,
+                nsp: None,
+            },
+            request_id,
+            opts,
+        },
+        Op::Join { opts, rooms } => ShardedBody::SocketsJoin { opts, rooms },
+        Op::Leave { opts, rooms } => ShardedBody::SocketsLeave { opts, rooms },
+        Op::Disconnect { opts, close } => ShardedBody::DisconnectSockets { opts, close },
+        Op::Fetch { request_id, opts } => ShardedBody::FetchSockets { opts, request_id },
+        // The sharded protocol has no ALL_ROOMS; callers never send it in this mode.
+        Op::AllRooms { .. } => ShardedBody::Heartbeat,
+        Op::ServerSideEmit { request_id, data } => ShardedBody::ServerSideEmit {
+            request_id,
+            packet: data,
+        },
+    }
+}
+
+/// What a sharded (or streams) body from server `uid` asks of this server.
+fn incoming(uid: Option<String>, body: ShardedBody) -> Option<Incoming> {
+    let op = |op| {
+        Some(Incoming::Op {
+            uid: uid.clone(),
+            op,
+        })
+    };
+    let reply = |r| Some(Incoming::Reply(r));
+    match body {
+        ShardedBody::Broadcast {
+            packet,
+            request_id,
+            opts,
+        } => op(Op::Broadcast {
+            data: packet.data,
+            opts,
+            request_id,
+        }),
+        ShardedBody::SocketsJoin { opts, rooms } => op(Op::Join { opts, rooms }),
+        ShardedBody::SocketsLeave { opts, rooms } => op(Op::Leave { opts, rooms }),
+        ShardedBody::DisconnectSockets { opts, close } => op(Op::Disconnect { opts, close }),
+        ShardedBody::FetchSockets { opts, request_id } => op(Op::Fetch { request_id, opts }),
+        ShardedBody::ServerSideEmit { request_id, packet } => op(Op::ServerSideEmit {
+            request_id,
+            data: packet,
+        }),
+        ShardedBody::FetchSocketsResponse {
+            request_id,
+            sockets,
+        } => reply(Reply::Fetch {
+            request_id,
+            sockets,
+        }),
+        ShardedBody::ServerSideEmitResponse { request_id, packet } => {
+            reply(Reply::ServerSideEmit {
                 request_id,
                 data: packet,
-            }),
-            ShardedBody::FetchSocketsResponse {
-                request_id,
-                sockets,
-            } => reply(Reply::Fetch {
-                request_id,
-                sockets,
-            }),
-            ShardedBody::ServerSideEmitResponse { request_id, packet } => {
-                reply(Reply::ServerSideEmit {
-                    request_id,
-                    data: packet,
-                })
-            }
-            ShardedBody::BroadcastClientCount {
-                request_id,
-                client_count,
-            } => reply(Reply::ClientCount {
-                request_id,
-                count: client_count,
-            }),
-            ShardedBody::BroadcastAck { request_id, packet } => reply(Reply::Ack {
-                request_id,
-                data: packet,
-            }),
-            ShardedBody::InitialHeartbeat | ShardedBody::Heartbeat | ShardedBody::AdapterClose => {
-                Ok(None)
-            }
+            })
         }
+        ShardedBody::BroadcastClientCount {
+            request_id,
+            client_count,
+        } => reply(Reply::ClientCount {
+            request_id,
+            count: client_count,
+        }),
+        ShardedBody::BroadcastAck { request_id, packet } => reply(Reply::Ack {
+            request_id,
+            data: packet,
+        }),
+        ShardedBody::InitialHeartbeat | ShardedBody::Heartbeat | ShardedBody::AdapterClose => None,
     }
 }
 

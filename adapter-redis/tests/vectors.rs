@@ -5,12 +5,17 @@
 //! decoded with the typed API; compared with its `decoded:` line (or, for JSON, its own text); re-encoded and
 //! compared byte-for-byte with what Node wrote; and its channel is checked against the channel our channel API
 //! computes for it. Subscription commands are checked against our channel names. The lines that carry no
-//! message of these protocols are listed as skipped, each kind with its reason.
+//! message of these protocols are listed as skipped, each kind with its reason. The streams capture's XADD
+//! entries, session SET and restore commands are checked against the streams codec, and its restore is replayed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use adapter_redis::wire::streams::{
+    DEFAULT_SESSION_PREFIX, DEFAULT_STREAM_NAME, EntryId, SessionRecord, StreamEntry, missed_event,
+    stream_name,
+};
 use adapter_redis::wire::{
     BroadcastMessage, ClassicChannel, ClassicChannels, DEFAULT_KEY, Encoding, MessageType,
     RawResponse, Request, RequestType, Response, ShardedBody, ShardedChannel, ShardedChannels,
@@ -471,7 +476,8 @@ fn check_streams_file(file: &str, commands: &[Command], report: &mut Report) {
             "PUBLISH" => {
                 // Ephemeral messages of the streams adapter: the sharded envelope, always MessagePack.
                 let payload = cmd.payload.as_ref().expect("PUBLISH without payload");
-                let msg = ShardedMessage::decode(&payload.bytes).unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
+                let msg = ShardedMessage::decode(&payload.bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
                 let channel = &cmd.args[0];
                 match channels.parse(channel, "") {
                     Some(ShardedChannel::Main) => assert!(!msg.message_type().is_response()),
@@ -482,25 +488,83 @@ fn check_streams_file(file: &str, commands: &[Command], report: &mut Report) {
                     other => panic!("{}: {other:?}", ctx.at()),
                 }
                 ctx.check(msg.to_value(), msg.encode_msgpack());
-                report.covered(file, format!("streams PUBLISH (sharded envelope) {:?}", msg.message_type()));
+                report.covered(
+                    file,
+                    format!(
+                        "streams PUBLISH (sharded envelope) {:?}",
+                        msg.message_type()
+                    ),
+                );
             }
             "SUBSCRIBE" => {
                 assert_eq!(cmd.args[0], channels.main());
-                assert_eq!(channels.parse(&cmd.args[1], ""), Some(ShardedChannel::Room(cmd.args[1][12..28].to_owned())));
+                assert_eq!(
+                    channels.parse(&cmd.args[1], ""),
+                    Some(ShardedChannel::Room(cmd.args[1][12..28].to_owned()))
+                );
                 report.covered(file, "SUBSCRIBE channels");
             }
             "PUBSUB" => {
                 assert_eq!(cmd.args, ["NUMSUB", channels.main()]);
                 report.covered(file, "PUBSUB NUMSUB channel");
             }
-            "XADD" | "XRANGE" => {
-                report.skipped(file, "streams adapter persistence (XADD/XRANGE on the `socket.io` stream): out of scope")
+            "XADD" => {
+                let entry = check_xadd(&ctx);
+                report.covered(
+                    file,
+                    format!("streams XADD entry {:?}", entry.body.message_type()),
+                );
             }
-            "SET" | "MULTI" | "GET" | "DEL" | "EXEC" => report.skipped(
-                file,
-                "streams adapter session storage (SET/MULTI/GET/DEL/EXEC sio:session:*): connection state recovery, out of scope",
+            "SET" => {
+                // SET <prefix><pid> <base64 msgpack session> PX <maxDisconnectionDuration>
+                let session = SessionRecord::decode(cmd.args[1].as_bytes())
+                    .unwrap_or_else(|e| panic!("{}: {e}", ctx.at()));
+                assert_eq!(
+                    cmd.args[0],
+                    SessionRecord::key(DEFAULT_SESSION_PREFIX, &session.pid),
+                    "{}",
+                    ctx.at()
+                );
+                assert_eq!(
+                    session.encode(),
+                    cmd.args[1],
+                    "{}: session re-encoding",
+                    ctx.at()
+                );
+                assert_eq!(&cmd.args[2..], ["PX", "60000"], "{}", ctx.at());
+                report.covered(file, "streams session SET");
+            }
+            "MULTI" | "EXEC" => {
+                assert!(cmd.args.is_empty(), "{}", ctx.at());
+                report.covered(file, "streams session MULTI/EXEC");
+            }
+            "GET" | "DEL" => {
+                assert!(
+                    cmd.args[0].starts_with(DEFAULT_SESSION_PREFIX),
+                    "{}",
+                    ctx.at()
+                );
+                report.covered(file, "streams session GET+DEL");
+            }
+            "XRANGE" => {
+                assert_eq!(
+                    cmd.args[0],
+                    stream_name(DEFAULT_STREAM_NAME, 1, "/"),
+                    "{}",
+                    ctx.at()
+                );
+                assert!(
+                    EntryId::parse(&cmd.args[1]).is_some()
+                        && (cmd.args[2] == "+" || cmd.args[2] == cmd.args[1]),
+                    "{}",
+                    ctx.at()
+                );
+                report.covered(file, "streams restore XRANGE");
+            }
+            other => panic!(
+                "{}: unexpected command {other} in the streams capture",
+                ctx.at()
             ),
-            other => panic!("{}: unexpected command {other} in the streams capture", ctx.at()),
         }
     }
 }
@@ -541,7 +605,7 @@ fn every_captured_message_decodes_and_reencodes_byte_for_byte() {
             }
             "redis-streams-adapter-csr.client-log.txt" => report.skipped(
                 file,
-                "whole file: a socket.io client log, not Redis traffic",
+                "whole file: a socket.io client log, not Redis traffic (read by `streams_restore_replays_what_node_replayed`)",
             ),
             other => panic!("vector file {other} is not classified: add it to this test"),
         }
@@ -578,4 +642,112 @@ fn sharded_payloads_pick_the_encoding_node_picks() {
     }
     assert_eq!(msg.encoding(), Encoding::Json);
     assert_eq!(msg.encode()[0], b'{');
+}
+
+/// Checks one captured `XADD`: Node's stream, trimming and field order; the entry decodes; our fields are Node's,
+/// byte for byte.
+fn check_xadd(ctx: &Ctx<'_>) -> StreamEntry {
+    let args = &ctx.cmd.args;
+    assert_eq!(
+        args[..5],
+        [
+            stream_name(DEFAULT_STREAM_NAME, 1, "/").as_str(),
+            "MAXLEN",
+            "~",
+            "10000",
+            "*"
+        ],
+        "{}",
+        ctx.at()
+    );
+    let pairs: Vec<(&str, &str)> = args[5..]
+        .chunks(2)
+        .map(|p| (p[0].as_str(), p[1].as_str()))
+        .collect();
+    let entry = StreamEntry::from_fields(&pairs)
+        .unwrap_or_else(|e| panic!("{}: {e}", ctx.at()))
+        .unwrap_or_else(|| panic!("{}: entry without nsp", ctx.at()));
+    let ours: Vec<(&str, String)> = entry.fields();
+    let node: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    assert_eq!(ours, node, "{}: XADD fields", ctx.at());
+    entry
+}
+
+/// The string arguments of the `2[...]` event frames the client log shows, in order.
+fn client_log_events(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("<= recv \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .map(|l| l.replace("\\\"", "\""))
+        .filter_map(|frame| {
+            frame
+                .strip_prefix('2')
+                .filter(|j| j.starts_with('['))
+                .map(str::to_owned)
+        })
+        .map(|json| serde_json::from_str(&json).unwrap())
+        .collect()
+}
+
+#[test]
+fn streams_restore_replays_what_node_replayed() {
+    // The capture's XADDs, with the ids the client saw as offsets; the socketsJoin entry's id is not in the
+    // log (no event carries it) and sits between its neighbours.
+    let dir = vectors_dir();
+    let commands = parse_file(&dir.join("redis-streams-adapter-csr.txt"));
+    let log =
+        std::fs::read_to_string(dir.join("redis-streams-adapter-csr.client-log.txt")).unwrap();
+    let events = client_log_events(&log);
+    let offset_of = |event: &str, arg: &serde_json::Value| {
+        events
+            .iter()
+            .find(|e| e[0] == event && e[1] == *arg && e.as_array().unwrap().len() == 3)
+            .map(|e| e[2].as_str().unwrap().to_owned())
+    };
+    let mut stream = Vec::new();
+    let mut previous = EntryId::parse("0-0").unwrap();
+    for cmd in commands.iter().filter(|c| c.name == "XADD") {
+        let ctx = Ctx { file: "csr", cmd };
+        let entry = check_xadd(&ctx);
+        let id = match &entry.body {
+            ShardedBody::Broadcast { packet, .. } => {
+                let arg = serde_json::to_value(display_json(&packet.data[1])).unwrap();
+                offset_of(packet.data[0].as_str().unwrap(), &arg).unwrap()
+            }
+            _ => previous.next().to_string(),
+        };
+        previous = EntryId::parse(&id).unwrap();
+        stream.push((id, entry));
+    }
+    assert_eq!(stream.len(), 5);
+
+    // The session A persisted, and the offset the client presented (its last event before the cut).
+    let set = commands.iter().find(|c| c.name == "SET").unwrap();
+    let session = SessionRecord::decode(set.args[1].as_bytes()).unwrap();
+    assert!(log.contains(&format!(
+        "\\\"sid\\\":\\\"{}\\\",\\\"pid\\\":\\\"{}\\\"",
+        session.sid, session.pid
+    )));
+    let restore: Vec<&Command> = commands.iter().filter(|c| c.name == "XRANGE").collect();
+    let offset = &restore[0].args[1];
+    assert_eq!(
+        restore[1].args[1],
+        EntryId::parse(offset).unwrap().next().to_string(),
+        "Node's exclusive start"
+    );
+
+    let start = stream.iter().position(|(id, _)| id == offset).unwrap() + 1;
+    let missed: Vec<serde_json::Value> = stream[start..]
+        .iter()
+        .filter_map(|(id, entry)| missed_event(id, entry, "/", &session.rooms))
+        .map(|data| display_json(&Value::Array(data)))
+        .collect();
+    // What Node sent before the CONNECT answer of the recovered socket.
+    let replayed: Vec<serde_json::Value> = events[events.len() - 2..].to_vec();
+    assert_eq!(missed, replayed);
+    assert_eq!(
+        missed.len(),
+        2,
+        "the volatile event and the broadcast sent during the cut"
+    );
 }

@@ -60,7 +60,7 @@ export async function waitAdapterConnected(server, { timeout = 10000 } = {}) {
 
 /** The channel whose subscriber count is the number of servers, as Node's adapter counts them. */
 export function serverCountChannel({ key = 'socket.io', nsp = '/', mode = 'classic' } = {}) {
-  return mode === 'sharded' ? `${key}#${nsp}#` : `${key}-request#${nsp}#`;
+  return mode === 'classic' ? `${key}-request#${nsp}#` : `${key}#${nsp}#`;
 }
 
 /** Wait until `count` servers subscribe to the cluster's channels (every node has finished starting). */

@@ -1,6 +1,7 @@
 // In-process Node peers of the cluster: a real socket.io 4.8 Server with @socket.io/redis-adapter 8 (classic
-// createAdapter, or createShardedAdapter in dynamic/static mode, on a standalone Redis or a Redis Cluster), and
-// @socket.io/redis-emitter 5. They listen on 127.0.0.1 only.
+// createAdapter, or createShardedAdapter in dynamic/static mode, on a standalone Redis or a Redis Cluster; or
+// @socket.io/redis-streams-adapter 0.3, optionally with connection state recovery), and @socket.io/redis-emitter 5.
+// They listen on 127.0.0.1 only.
 //
 // The Node peer speaks a small part of the client contract so that its clients can be placed in rooms: `join` and
 // `leave` (ack {ok, room}); `socket.data` is the user object {id, name} as the Rust server sets it.
@@ -8,6 +9,7 @@
 import http from 'node:http';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Emitter } from '@socket.io/redis-emitter';
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient as createRedisClient, createCluster } from 'redis';
 import { Server } from 'socket.io';
 import { withTimeout } from './wait.mjs';
@@ -91,7 +93,8 @@ export class NodePeer {
  * @param {object} o
  * @param {string} [o.url] Redis URL (standalone)
  * @param {{url: string}[]} [o.rootNodes] Redis Cluster root nodes (sharded mode on a cluster)
- * @param {'classic'|'sharded'} [o.mode]
+ * @param {'classic'|'sharded'|'streams'} [o.mode]
+ * @param {{maxDisconnectionDuration: number}} [o.recovery] Node's connectionStateRecovery (streams mode)
  * @param {'dynamic'|'static'} [o.subscriptionMode] sharded only
  * @param {string} [o.key] channel prefix (classic `key`, sharded `channelPrefix`)
  * @param {number} [o.requestsTimeout] classic requestsTimeout
@@ -103,7 +106,9 @@ export async function startNodePeer(o = {}) {
   const { pub, sub } = await redisPair(o, errors);
   const mode = o.mode ?? 'classic';
   let adapter;
-  if (mode === 'sharded') {
+  if (mode === 'streams') {
+    adapter = createStreamsAdapter(pub, { streamName: o.key ?? 'socket.io', channelPrefix: o.key ?? 'socket.io' });
+  } else if (mode === 'sharded') {
     adapter = createShardedAdapter(pub, sub, {
       channelPrefix: o.key ?? 'socket.io',
       subscriptionMode: o.subscriptionMode ?? 'dynamic',
@@ -116,7 +121,11 @@ export async function startNodePeer(o = {}) {
     });
   }
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { adapter, transports: ['polling', 'websocket'] });
+  const io = new Server(httpServer, {
+    adapter,
+    transports: ['polling', 'websocket'],
+    ...(o.recovery ? { connectionStateRecovery: { skipMiddlewares: true, ...o.recovery } } : {}),
+  });
   io.use((socket, next) => {
     const name = socket.handshake.auth?.name;
     socket.data = { id: socket.id, name: typeof name === 'string' ? name : null };

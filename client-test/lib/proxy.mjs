@@ -584,9 +584,10 @@ export class Topology {
   }
 
   /** Start a fresh Redis and `count` replicas named `<prefix>-1..count` (+ `args`); wait until all subscribed. */
-  async start({ count = 3, prefix, args = [] }) {
+  async start({ count = 3, prefix, args = [], mode = 'classic' }) {
     this.prefix = prefix;
     this.args = args;
+    this.mode = mode;
     this.redis = await startRedis();
     const started = await Promise.all(Array.from({ length: count }, (_, i) => this.startReplica(`${prefix}-${i + 1}`)));
     this.replicas = started; // in node-id order, whichever started first
@@ -627,7 +628,7 @@ export class Topology {
    * both of its Redis connections up (`sio_adapter_connected 1`; the publisher may connect after the subscriber).
    */
   async waitNodes(count, timeout = 10000) {
-    await waitServerCount(this.redis, count, { timeout });
+    await waitServerCount(this.redis, count, { timeout, mode: this.mode ?? 'classic' });
     for (const r of this.live) {
       await waitUntil(async () => (await metricValue(r.adminUrl, 'sio_adapter_connected')) === 1, {
         timeout,

@@ -1,7 +1,7 @@
 //! The adapter this server runs with: `adapter-redis` on every node, with a Redis connection when
 //! `--redis-url` is set and without one otherwise, so one code path serves both.
 
-use adapter_redis::{ClusterConfig, RedisCluster};
+use adapter_redis::{ClusterConfig, RedisCluster, StreamsConfig};
 use adapter_redis::{Mode, ShardedSubscriptionMode};
 
 use crate::config::{Config, RedisMode, SubscriptionMode};
@@ -20,11 +20,19 @@ pub fn cluster(
         (RedisMode::Sharded, SubscriptionMode::Static) => {
             Mode::Sharded(ShardedSubscriptionMode::Static)
         }
+        (RedisMode::Streams, _) => Mode::Streams,
     };
     let cluster_config = ClusterConfig {
         prefix: config.redis_prefix.clone(),
         mode,
         request_timeout: config.request_timeout,
+        // Node's streams adapter names its stream like its channels by default (`socket.io`).
+        streams: StreamsConfig {
+            stream_name: config.redis_prefix.clone(),
+            stream_count: config.redis_stream_count,
+            max_len: config.redis_stream_max_len,
+            ..StreamsConfig::default()
+        },
     };
     let cluster = match &config.redis_url {
         Some(url) => RedisCluster::connect(url, cluster_config)?,

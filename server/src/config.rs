@@ -114,9 +114,19 @@ pub struct Config {
     /// Channel prefix, Node's `key` option (must match the Node servers and emitters).
     #[arg(long, env = "REDIS_PREFIX", default_value = "socket.io")]
     pub redis_prefix: String,
-    /// `classic` (Node's `createAdapter`, what emitters speak) or `sharded` (`createShardedAdapter`).
+    /// `classic` (Node's `createAdapter`, what emitters speak), `sharded` (`createShardedAdapter`) or
+    /// `streams` (`@socket.io/redis-streams-adapter`: recovery on any replica).
     #[arg(long, env = "REDIS_MODE", value_enum, default_value_t = RedisMode::Classic)]
     pub redis_mode: RedisMode,
+    /// Streams mode: the stream is trimmed to about this many entries (Node's `maxLen`), which bounds how
+    /// many events a disconnected client can recover.
+    #[arg(long, env = "REDIS_STREAM_MAX_LEN", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_stream_max_len: u64,
+    /// Streams mode: namespaces are spread over this many streams (Node's `streamCount`).
+    #[arg(long, env = "REDIS_STREAM_COUNT", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub redis_stream_count: u32,
     /// Sharded mode only: `dynamic` (a channel per room) or `static` (two channels per namespace).
     #[arg(long, env = "REDIS_SUBSCRIPTION_MODE", value_enum, default_value_t = SubscriptionMode::Dynamic)]
     pub redis_subscription_mode: SubscriptionMode,
@@ -234,6 +244,8 @@ pub enum RedisMode {
     Classic,
     /// SPUBLISH/SSUBSCRIBE, as `createShardedAdapter` (Redis 7+).
     Sharded,
+    /// A Redis stream, as `@socket.io/redis-streams-adapter` (connection state recovery on any replica).
+    Streams,
 }
 
 /// Subscription mode of the sharded protocol.

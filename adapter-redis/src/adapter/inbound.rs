@@ -47,7 +47,7 @@ pub(super) fn start(adapter: &Arc<RedisAdapter>) {
         match weak.upgrade() {
             Some(this) => {
                 this.subscribed.store(true, Ordering::Release);
-                this.shared.mark_subscribed();
+                this.mark_ready_if_complete();
             }
             None => return,
         }
@@ -142,7 +142,7 @@ impl RedisAdapter {
         }
     }
 
-    async fn apply(&self, uid: String, op: Op) {
+    pub(super) async fn apply(&self, uid: String, op: Op) {
         let Some(ns) = self.local.get() else {
             return;
         };
@@ -209,7 +209,7 @@ impl RedisAdapter {
         }
     }
 
-    fn malformed(&self, kind: &'static str, err: &dyn std::fmt::Display) {
+    pub(super) fn malformed(&self, kind: &'static str, err: &dyn std::fmt::Display) {
         self.shared
             .metrics
             .malformed

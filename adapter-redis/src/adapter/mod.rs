@@ -6,7 +6,8 @@
 //!   acknowledgements, the server count);
 //! - [`acks`]: broadcasts with acknowledgements, collected here and relayed for other servers;
 //! - [`rooms`]: the room channels of the sharded `dynamic` mode, following the engine's room hooks;
-//! - [`convert`]: engine types to wire types and back.
+//! - [`convert`]: engine types to wire types and back;
+//! - [`streams`]: the streams mode's ordered appends, stream reader and sessions in Redis.
 //!
 //! Local delivery never waits for Redis: a broadcast reaches this server's sockets first, then is
 //! published; a failed publish is counted and logged, never returned as a delivery failure.
@@ -18,9 +19,10 @@ mod outbound;
 mod publisher;
 mod request;
 mod rooms;
+mod streams;
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +38,7 @@ use rmpv::Value;
 
 use crate::cluster::Shared;
 use crate::connection::Connection;
-use crate::protocol::{Protocol, Reply, RequestKind};
+use crate::protocol::{Mode, Protocol, Reply, RequestKind};
 use crate::requests::Requests;
 use rooms::RoomChannels;
 
@@ -51,10 +53,14 @@ pub(crate) struct RedisAdapter {
     requests: Arc<Requests<Reply, RequestKind>>,
     nsp: String,
     rooms: RoomChannels,
-    /// Connection state recovery on this server (clients recover on the node they were on, as with Node's
-    /// Redis adapter behind sticky sessions): every broadcast delivered here, local or from another server, gets
-    /// this server's offset.
+    /// Connection state recovery on this server (classic and sharded modes, and without Redis: clients recover
+    /// on the node they were on, as with Node's Redis adapter behind sticky sessions): every broadcast delivered
+    /// here, local or from another server, gets this server's offset.
     recovery: Option<RecoveryStore>,
+    /// Streams mode with Redis: the stream, its offsets and the sessions in Redis (recovery on any server).
+    streams: Option<streams::Streams>,
+    /// Streams mode: the reader knows where the stream ends (part of readiness).
+    stream_positioned: AtomicBool,
     logged: Mutex<HashSet<&'static str>>,
     publisher: publisher::Publisher,
     /// Set once Redis confirmed this namespace's subscriptions. Before that a request's answers
@@ -71,9 +77,17 @@ impl RedisAdapter {
             .unwrap_or_else(|| "/".to_owned());
         let protocol = Protocol::new(shared.config.mode, &shared.config.prefix, &nsp, &shared.uid);
         let rooms = RoomChannels::start(shared.connection.clone(), &protocol);
+        let (streams, queue) = match (shared.config.mode, &shared.connection) {
+            (Mode::Streams, Some(_)) => {
+                let (streams, queue) = streams::Streams::new(&shared.config.streams, &nsp);
+                (Some(streams), Some(queue))
+            }
+            _ => (None, None),
+        };
         let recovery = local
             .get()
             .and_then(|ns| ns.recovery().cloned())
+            .filter(|_| streams.is_none())
             .map(RecoveryStore::new);
         let publisher =
             publisher::Publisher::start(shared.connection.clone(), shared.metrics.clone());
@@ -85,12 +99,26 @@ impl RedisAdapter {
             nsp,
             rooms,
             recovery,
+            streams,
+            stream_positioned: AtomicBool::new(false),
             logged: Mutex::default(),
             publisher,
             subscribed: AtomicBool::new(false),
         });
         inbound::start(&adapter);
+        if let Some(queue) = queue {
+            streams::start(&adapter, queue);
+        }
         adapter
+    }
+
+    /// Marks the server ready once Redis confirmed the namespace's subscriptions and, in streams mode, the reader
+    /// knows where the stream ends.
+    fn mark_ready_if_complete(&self) {
+        let positioned = self.streams.is_none() || self.stream_positioned.load(Ordering::Acquire);
+        if self.subscribed.load(Ordering::Acquire) && positioned {
+            self.shared.mark_subscribed();
+        }
     }
 
     /// The namespace name.
@@ -200,6 +228,9 @@ impl Adapter for RedisAdapter {
     }
 
     fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()> {
+        if let Some(streams) = &self.streams {
+            return self.persist_in_stream_store(streams, session).boxed();
+        }
         if let Some(store) = &self.recovery {
             store.persist(session);
         }
@@ -211,6 +242,10 @@ impl Adapter for RedisAdapter {
         pid: String,
         offset: Option<String>,
     ) -> BoxFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+        if let Some(streams) = &self.streams {
+            return async move { self.restore_from_stream_store(streams, &pid, offset).await }
+                .boxed();
+        }
         let restored = self
             .recovery
             .as_ref()
@@ -219,10 +254,13 @@ impl Adapter for RedisAdapter {
     }
 
     fn latest_offset(&self) -> BoxFuture<'_, Option<String>> {
-        let latest = self
-            .recovery
-            .as_ref()
-            .and_then(RecoveryStore::latest_offset);
+        let latest = match &self.streams {
+            Some(streams) => streams.latest_offset(),
+            None => self
+                .recovery
+                .as_ref()
+                .and_then(RecoveryStore::latest_offset),
+        };
         async { latest }.boxed()
     }
 

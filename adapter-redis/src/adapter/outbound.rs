@@ -22,6 +22,26 @@ impl RedisAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> Result<(), AdapterError> {
+        // Streams mode: appended first, then delivered here with its entry id as offset, in order.
+        if let Some(streams) = self.streams.as_ref().filter(|_| !opts.local) {
+            match wire::Packet::try_from(&packet) {
+                Ok(wire) => {
+                    let op = Op::Broadcast {
+                        data: wire.data,
+                        opts: broadcast_opts_to_wire(&opts),
+                        request_id: None,
+                    };
+                    if let Ok(entry) = self.protocol.stream_entry(op) {
+                        let local = Some((packet, opts));
+                        self.append_to_stream(streams, super::streams::Append { entry, local });
+                        return Ok(());
+                    }
+                }
+                Err(err) => tracing::debug!(%err, "packet not relayed"),
+            }
+            self.deliver_with_offset(packet, &opts, None);
+            return Ok(());
+        }
         // Other servers get the packet without this server's recovery offset (they add their own).
         let remote = self
             .is_remote(&opts)
@@ -108,11 +128,23 @@ impl RedisAdapter {
             .map_err(unavailable)
     }
 
-    /// Queues an operation for the other servers (in order; never waits for Redis).
+    /// Queues an operation for the other servers (in order; never waits for Redis). In streams mode the
+    /// persistent ones go to the stream.
     pub(super) fn publish(&self, op: Op) {
-        if self.connection().is_some() {
-            self.publisher.send(self.protocol.encode_op(op));
+        if self.connection().is_none() {
+            return;
         }
+        let op = match &self.streams {
+            Some(streams) => match self.protocol.stream_entry(op) {
+                Ok(entry) => {
+                    let item = super::streams::Append { entry, local: None };
+                    return self.append_to_stream(streams, item);
+                }
+                Err(op) => op,
+            },
+            None => op,
+        };
+        self.publisher.send(self.protocol.encode_op(op));
     }
 
     /// Queues an answer to server `requester`.

@@ -11,6 +11,7 @@
 //! - [`event`]: event packets to and from the engine's packets.
 //! - [`classic`]: the PUBLISH/SUBSCRIBE protocol of `createAdapter()` and of the emitters.
 //! - [`sharded`]: the SPUBLISH/SSUBSCRIBE protocol of `createShardedAdapter()`.
+//! - [`streams`]: the Redis Streams protocol of `@socket.io/redis-streams-adapter` (stream entries, sessions).
 //!
 //! Decoders never panic: every malformed input gives a [`WireError`]. They bound nesting depth ([`MAX_DEPTH`]),
 //! room lists ([`MAX_ROOMS`]) and other lists ([`MAX_LIST_LEN`]), and never allocate more than the input can fill.
@@ -23,6 +24,7 @@ mod fields;
 pub mod json;
 pub mod msgpack;
 pub mod sharded;
+pub mod streams;
 pub mod value;
 
 pub use channels::{
@@ -35,6 +37,7 @@ pub use common::{
 };
 pub use event::EventError;
 pub use sharded::{MessageType, ShardedBody, ShardedMessage};
+pub use streams::{EntryId, SessionRecord, StreamEntry};
 pub use value::{Timestamp, Value, dates_to_iso_strings, has_binary, timestamp_to_iso};
 
 /// Deepest nesting of arrays and maps a decoder accepts (the same limit `serde_json` applies to JSON).

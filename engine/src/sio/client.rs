@@ -216,6 +216,10 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
                 auth.clone(),
                 socket_recovery,
             ));
+            // The handler sees the recovered `socket.data` (its per-socket state comes back from it).
+            if let Some(r) = &restored {
+                socket.set_data(r.session.data.clone());
+            }
             let skip = restored.is_some() && recovery.as_ref().is_some_and(|r| r.skip_middlewares);
             let verdict = if skip {
                 ns.handler.recovered(socket.clone()).await
@@ -238,7 +242,6 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
                 .push(socket.clone());
             session.namespace_connected();
             if let Some(r) = restored {
-                socket.set_data(r.session.data);
                 for room in r.session.rooms.iter().filter(|r| **r != socket.id.as_str()) {
                     socket.join(room);
                 }

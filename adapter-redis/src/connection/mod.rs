@@ -21,6 +21,9 @@ use tokio::sync::broadcast;
 
 use crate::metrics::AdapterMetrics;
 
+mod streams;
+pub(crate) use streams::{StreamReader, StreamRecord};
+
 /// Delay between two reconnection attempts, in milliseconds.
 const RECONNECT_DELAY_MS: u32 = 200;
 /// Longest wait for one Redis command.
@@ -63,6 +66,8 @@ pub struct Connection {
     subscriber: SubscriberClient,
     wanted: Arc<Mutex<WantedSubscriptions>>,
     metrics: Arc<AdapterMetrics>,
+    /// The settings the connections were built with, for the streams adapter's blocking reader.
+    config: Config,
 }
 
 impl Connection {
@@ -70,7 +75,7 @@ impl Connection {
     /// and password, or `redis-cluster://host:port?node=host:port` for a Redis Cluster.
     pub fn new(url: &str, metrics: Arc<AdapterMetrics>) -> Result<Self, ConnectionError> {
         let config = Config::from_url(url).map_err(|e| ConnectionError::Url(e.to_string()))?;
-        let mut builder = Builder::from_config(config);
+        let mut builder = Builder::from_config(config.clone());
         builder
             .with_config(|c| c.fail_fast = false)
             .with_connection_config(|c| {
@@ -89,6 +94,7 @@ impl Connection {
             subscriber: builder.build_subscriber_client()?,
             wanted: Arc::default(),
             metrics,
+            config,
         })
     }
 
@@ -318,7 +324,7 @@ impl Connection {
 }
 
 /// Command options: fail at once when the connection is down, bounded wait otherwise.
-fn fast() -> Options {
+pub(crate) fn fast() -> Options {
     Options {
         fail_fast: true,
         timeout: Some(COMMAND_TIMEOUT),
