@@ -123,7 +123,7 @@ impl Driver {
                 }
                 (state.closing, state.handoff.take())
             };
-            if let Some(ws) = handoff {
+            if let Some(ws) = handoff.map(|ws| *ws) {
                 self.ws = Some(ws);
                 progress = true;
             }

@@ -95,8 +95,9 @@ pub(crate) struct State {
     pub polling: bool,
     /// A POST is being read.
     pub posting: bool,
-    /// The WebSocket that finished an upgrade, for the session's task to take over.
-    pub handoff: Option<WsIo>,
+    /// The WebSocket that finished an upgrade, for the session's task to take over (boxed: every session
+    /// carries the slot, few ever fill it).
+    pub handoff: Option<Box<WsIo>>,
     pub heartbeat: Heartbeat,
     /// Until a namespace is connected: when the session is closed for not connecting one (`connectTimeout`).
     pub connect_deadline: Option<Instant>,

@@ -162,7 +162,7 @@ pub(crate) async fn probe(session: Arc<Session>, mut ws: WsIo) {
         if let Some(h) = &session.engine.hooks {
             h.transport_upgraded(session.id);
         }
-        state.handoff = Some(ws);
+        state.handoff = Some(Box::new(ws));
         state.wake_all();
         drop(state);
         // What the client sent right after `5`, read together with it.

@@ -284,3 +284,14 @@ impl std::fmt::Debug for Socket {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every connection holds one session and one socket: their sizes are part of the memory per idle
+    /// connection (a target of the product), so growing them is a decision, not an accident.
+    #[test]
+    fn per_connection_structs_stay_small() {
+        assert!(std::mem::size_of::<super::Socket>() <= 320);
+        assert!(std::mem::size_of::<crate::eio::session::Session>() <= 320);
+    }
+}
