@@ -64,8 +64,10 @@ impl NamespaceHandler for AdminNamespace {
         socket: Arc<Socket>,
         auth: Value,
     ) -> BoxFuture<'static, Result<(), ConnectError>> {
-        // Other servers see `handshake.auth` through `fetchSockets`: it holds the password.
+        // Other servers see `handshake.auth` through `fetchSockets`: it holds the password. `data` is an object
+        // as in Node (Node's instrument, listing this namespace's sockets, fails on anything else).
         socket.set_auth(Value::Map(Vec::new()));
+        socket.set_data(Value::Map(Vec::new()));
         let checker = self.auth.clone();
         async move { finish(&socket, checker.check(&auth).await) }.boxed()
     }
