@@ -109,6 +109,10 @@ describe('admin UI across two Rust replicas and a Node replica running instrumen
       assert.deepEqual(Object.keys(nodeConnected).sort(), SOCKET_KEYS, 'Node\'s shape is the same');
       await ui.rec.wait('room_joined', (nsp, r) => r.args[1] === room && r.args[2] === n2.id);
     }
+    // Development mode keeps `_admin` in socket.data (Rust and Node alike): `members` does not show it.
+    const members = await ack(cA, 'members', room);
+    assert.deepEqual(members.members.map((m) => m.name).sort(), ['node-late', 'on-b']);
+    assert.ok(members.members.every((m) => !('_admin' in m)), JSON.stringify(members));
   });
 
   e2e('actions from a UI on one replica apply to sockets on every replica', async (t, s) => {
