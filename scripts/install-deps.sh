@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine that has Rust and Node:
 # Debian packages (Redis, HAProxy, nginx, Chromium for the browser tests), the rustfmt/clippy
-# components, and the npm dependencies of client-test/ and web/ (exactly as locked).
+# components, and the npm dependencies of client-test/, web/ and admin-ui/ (exactly as locked).
 #
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --plan   only print what the test command will install on this machine: this
@@ -55,6 +55,7 @@ if [ "${1:-}" = "--plan" ]; then
   fi
   echo "  npm ci in client-test/: always (node_modules reinstalled exactly as locked, from npm's cache when it has them)"
   echo "  npm ci in web/:         always (the chat page's build tools, exactly as locked)"
+  echo "  npm ci in admin-ui/:    always (the Admin UI and its fonts, exactly as locked)"
   if [ ! -d bench/node/node_modules/socket.io ] || [ bench/node/package-lock.json -nt bench/node/node_modules/.package-lock.json ]; then
     echo "  npm ci in bench/node/:  yes, by bench/run.sh (node_modules missing or older than its lock file)"
   else
@@ -80,3 +81,4 @@ done
 
 (cd client-test && npm ci --no-audit --no-fund --loglevel=error)
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
+(cd admin-ui && npm ci --no-audit --no-fund --loglevel=error)

@@ -49,10 +49,11 @@ if [ ! -x target/debug/server ]; then
   cargo build -p server
 fi
 
-step "build the chat page (web/ -> web/dist, served by the browser tests)"
+step "build the chat page (web/ -> web/dist) and the Admin UI (admin-ui/ -> admin-ui/dist), served by the browser tests"
 (cd web && npm run build --silent)
+(cd admin-ui && npm run build --silent)
 
-step "end-to-end: client-test (socket.io-client against the binary; the chat page in Chromium)"
+step "end-to-end: client-test (socket.io-client against the binary; the chat page and the Admin UI in Chromium)"
 (cd client-test && npm test)
 
 step "benchmark harness smoke (bench/run.sh --smoke: every workload runs; its numbers mean nothing)"

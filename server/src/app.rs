@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::admin_ui::AdminUi;
 use crate::api;
 use crate::config::{Config, CorsOrigin, ParserKind, Switch};
 use crate::contract::Contract;
@@ -64,18 +65,22 @@ pub fn engine_config(c: &Config) -> EngineConfig {
 /// The socket.io server and the main-port router.
 pub fn build(app: Arc<AppState>) -> (Router, Io) {
     let c = &app.config;
-    let io = Io::builder(engine_config(c))
+    let admin_ui = AdminUi::new(&app);
+    let builder = Io::builder(engine_config(c))
         .adapter(Arc::new(app.cluster.clone()))
-        .namespace("/", Contract::new(app.clone()))
-        .build();
+        .namespace("/", Contract::new(app.clone()));
+    let io = admin_ui.register(builder).build();
+    admin_ui.start(&io);
     contract::register_server_side_emit(&app);
     app.metrics.register_engine(io.clone());
 
     // The engine wraps the whole inner router once: requests under `--path` are Engine.IO's, the
-    // others go to the API, then to the static files of `--web-dir` (web.rs). The client bundles,
-    // which live under the Engine.IO path, are matched ahead of it.
+    // others go to the API, then to the Admin UI's files (admin_ui/), then to the static files of
+    // `--web-dir` (web.rs). The client bundles, which live under the Engine.IO path, are matched ahead of it.
     let web = web::Web::new(c);
-    let inner = api::router(app.clone(), io.clone()).fallback_service(web.site());
+    let inner = admin_ui
+        .routes(api::router(app.clone(), io.clone()))
+        .fallback_service(web.site());
     let router = Router::new()
         .fallback_service(io.layer().layer(inner))
         .layer(axum::middleware::from_fn_with_state(

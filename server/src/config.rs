@@ -181,6 +181,9 @@ pub struct Config {
     /// path (`/socket.io/socket.io.min.js`, ...), as Node's `serveClient` does.
     #[arg(long, env = "CLIENT_DIR", value_parser = parse_client_dir)]
     pub client_dir: Option<PathBuf>,
+    /// The socket.io Admin UI (`--admin-ui*`).
+    #[command(flatten)]
+    pub admin_ui: crate::admin_ui::config::AdminUiConfig,
 }
 
 impl Config {

@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod admin;
+pub mod admin_ui;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -3,13 +3,19 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use server::config::{Cli, Command};
 use server::{app, healthcheck, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(msg) = cli.config.admin_ui.check() {
+        Cli::command()
+            .error(ErrorKind::MissingRequiredArgument, msg)
+            .exit();
+    }
     if let Some(Command::Healthcheck { url }) = cli.command {
         let url =
             url.unwrap_or_else(|| format!("http://127.0.0.1:{}/ready", cli.config.admin_port));

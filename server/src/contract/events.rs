@@ -228,7 +228,12 @@ pub async fn members(ctx: &Ctx, data: Option<Value>) -> Outcome {
         .filter(|s| s.id != room)
         .map(
             |s| match rmpv::ext::from_value::<serde_json::Value>(s.data.clone()) {
-                Ok(user @ serde_json::Value::Object(_)) => user,
+                Ok(serde_json::Value::Object(mut user)) => {
+                    // The Admin UI's development mode (here and in Node's instrument) keeps its own `_admin`
+                    // entry in `socket.data`: not part of the user.
+                    user.remove("_admin");
+                    serde_json::Value::Object(user)
+                }
                 _ => json!({"id": s.id, "name": null}),
             },
         )
