@@ -105,7 +105,8 @@ impl Driver {
 
     async fn run(mut self) {
         poll_fn(|cx| self.poll(cx)).await;
-        self.finish().await;
+        // Boxed: the closing write and its timer would otherwise be part of every session's task while idle.
+        Box::pin(self.finish()).await;
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
