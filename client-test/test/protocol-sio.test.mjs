@@ -21,8 +21,11 @@ async function outcome(c, timeout = 1000) {
   // A noop before the close packet (`6` then `1`) only says that the next GET reached the server after the close
   // rather than before: the looping GET and the POST are concurrent requests, which a multi-threaded server may
   // take in either order. Both are the same close to a client.
-  const last = Array.isArray(res?.packets) ? res.packets.filter((p) => p !== '6') : res?.status;
-  if (res) return c.ws ? { closed: true, code: res.code } : { closed: true, how: res.how, last };
+  // Likewise a 400 (session unknown) instead of `1` only says that the looping GET arrived after a session that
+  // ends at once (transport error) was gone.
+  const gone = res?.how === 'status' && res.status === 400;
+  const last = gone ? ['1'] : Array.isArray(res?.packets) ? res.packets.filter((p) => p !== '6') : res?.status;
+  if (res) return c.ws ? { closed: true, code: res.code } : { closed: true, how: gone ? 'close packet' : res.how, last };
   const answer = await ask(c, 'rooms').catch(() => null);
   return { closed: false, alive: Boolean(answer?.[0]?.ok) };
 }
