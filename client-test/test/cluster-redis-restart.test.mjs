@@ -14,7 +14,10 @@ import { startRedis } from '../lib/redis.mjs';
 import { Recorder, sleep, waitUntil } from '../lib/wait.mjs';
 
 const SEND_INTERVAL_MS = 40; // 25 messages/s per sender, under the default rate limit (50/s)
-const OUTAGE_MS = 2000;
+// Longer than the adapter's 2 s command timeout: a PUBLISH queued while Redis is away either fails at once or
+// times out before Redis is back, so the outage always shows in `sio_adapter_publish_errors_total` (with a 2 s
+// outage a publish could wait out the restart and succeed, and the counter stayed at 0: seen once in CI).
+const OUTAGE_MS = 3000;
 const RESUME_LIMIT_MS = 2000;
 
 const ADAPTER_METRICS = [
