@@ -394,6 +394,36 @@ async fn a_client_that_stops_reading_is_closed_as_a_slow_consumer() {
     drop(ws);
 }
 
+/// Waits (at most 3 s) until the handler has recorded a disconnect, and returns what it recorded.
+async fn disconnects(s: &Server) -> Vec<DisconnectReason> {
+    let started = Instant::now();
+    loop {
+        let seen = s.echo.disconnects.lock().unwrap().clone();
+        if !seen.is_empty() || started.elapsed() > Duration::from_secs(3) {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_disconnect_packet_right_before_the_close_is_a_client_namespace_disconnect() {
+    let s = serve(config()).await;
+    let mut ws = ws(s.addr, "").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text("40")).await.unwrap();
+    next_text(&mut ws).await.unwrap();
+    // Both frames in one write: the server reads the DISCONNECT and the close frame together, and Node counts
+    // the packet that came first.
+    ws.feed(WsMessage::text("41")).await.unwrap();
+    ws.feed(WsMessage::Close(None)).await.unwrap();
+    ws.flush().await.unwrap();
+    assert_eq!(
+        disconnects(&s).await,
+        vec![DisconnectReason::ClientNamespaceDisconnect]
+    );
+}
+
 fn packet_json(text: &str, prefix: &str) -> serde_json::Value {
     let Some(json) = text.strip_prefix(prefix) else {
         panic!("expected {prefix}..., got {text}");

@@ -131,9 +131,7 @@ impl Driver {
             if let Some((reason, end)) = closing {
                 if !self.closing {
                     self.closing = true;
-                    // Node emits the socket.io disconnects at once; the transport closes after.
-                    crate::sio::client::on_close(&self.session, reason);
-                    self.handler = None;
+                    self.close_sockets(reason);
                     let grace = if self.ws.is_some() {
                         FLUSH_TIMEOUT
                     } else {
@@ -204,6 +202,33 @@ impl Driver {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// The socket.io side of the close. Node handles each packet as it arrives, so what the client sent before
+    /// the transport closed counts first: a DISCONNECT followed by a close is a `client namespace disconnect`,
+    /// an event sent just before the close still reaches its handler. Usually nothing is left and the sockets
+    /// finish at once; otherwise the handler in progress and the messages still queued run to completion, in
+    /// order, in a task of their own (at most [`super::session::INBOUND_LIMIT`] messages), and the sockets
+    /// finish after them.
+    fn close_sockets(&mut self, reason: DisconnectReason) {
+        let current = self.handler.take();
+        let backlog = std::mem::take(&mut self.session.lock().inbound);
+        if current.is_none() && backlog.is_empty() {
+            crate::sio::client::on_close(&self.session, reason);
+            return;
+        }
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            if let Some(handler) = current {
+                handler.await;
+            }
+            for message in backlog {
+                if let Some(handler) = crate::sio::client::on_message(&session, message) {
+                    handler.await;
+                }
+            }
+            crate::sio::client::on_close(&session, reason);
+        });
     }
 
     /// Reads and handles what the WebSocket has. `Ready(true)`: something was read; `Ready(false)`: the
