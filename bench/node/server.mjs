@@ -11,7 +11,8 @@
 // bucket per socket (RATE_LIMIT/s, burst RATE_BURST), failures acked as {ok: false, error, message} or emitted as
 // `error` when there is no ack callback.
 //
-// Configuration (environment): PORT, HOST (127.0.0.1), REDIS_URL (none: runs alone), NODE_ID, TRANSPORTS
+// Configuration (environment): PORT, HOST (127.0.0.1), REDIS_URL (none: runs alone), ADAPTER (classic: the pub/sub
+// redis-adapter; streams: @socket.io/redis-streams-adapter with connectionStateRecovery), NODE_ID, TRANSPORTS
 // (websocket | polling,websocket), PING_INTERVAL, PING_TIMEOUT (ms), RATE_LIMIT, RATE_BURST, MAX_ROOMS,
 // DISCARD_REQUEST (1, set 0 to keep the request). Prints one JSON line {"ready": true, ...} once it listens and its
 // Redis connections are ready; exits on SIGTERM/SIGINT.
@@ -19,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 
@@ -33,6 +35,7 @@ const RATE_LIMIT = Number(env.RATE_LIMIT ?? 50);
 const RATE_BURST = Number(env.RATE_BURST ?? 100);
 const MAX_ROOMS = Number(env.MAX_ROOMS ?? 100);
 const DISCARD_REQUEST = (env.DISCARD_REQUEST ?? '1') !== '0';
+const STREAMS = (env.ADAPTER ?? 'classic') === 'streams';
 
 const fail = (error, message) => ({ ok: false, error, message });
 
@@ -76,7 +79,8 @@ async function main() {
       clients.push(c);
     }
     await Promise.all([pub.connect(), sub.connect()]);
-    adapter = createAdapter(pub, sub, { key: 'socket.io' });
+    // Streams: one client (the adapter duplicates it for its blocking XREAD); recovery as Node's defaults.
+    adapter = STREAMS ? createStreamsAdapter(pub) : createAdapter(pub, sub, { key: 'socket.io' });
   }
 
   const httpServer = http.createServer();
@@ -88,6 +92,7 @@ async function main() {
     maxHttpBufferSize: 1e6,
     serveClient: false,
     perMessageDeflate: false,
+    ...(STREAMS ? { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true } } : {}),
   });
 
   if (DISCARD_REQUEST) {

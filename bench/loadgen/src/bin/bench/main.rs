@@ -63,6 +63,11 @@ struct Cli {
     /// Cargo profile whose binaries to run.
     #[arg(long, default_value = "release")]
     profile: String,
+    /// The cluster protocol of both implementations: `classic` (pub/sub: Node's redis-adapter, the server's
+    /// default) or `streams` (Redis Streams with connection state recovery on: Node's
+    /// redis-streams-adapter, the server's `--redis-mode streams --recovery on`), to measure what recovery costs.
+    #[arg(long, default_value = "classic", value_parser = ["classic", "streams"])]
+    redis_mode: String,
     /// Give up after this many minutes.
     #[arg(long)]
     max_minutes: Option<u64>,
@@ -198,6 +203,7 @@ fn settings(cli: &Cli) -> Settings {
         calibrate: !cli.no_calibrate,
         calibrate_receivers,
         calibrate_max_rate: if smoke { 20.0 } else { 100_000.0 },
+        redis_mode: cli.redis_mode.clone(),
         relaxed: smoke,
         server_core: "0".into(),
         gen_core: "1".into(),
@@ -442,6 +448,7 @@ async fn run(cli: Cli) -> Res<bool> {
         rawfan_bin: bin.join("rawfan"),
         ping_interval_ms: st.ping_interval_ms,
         ping_timeout_ms: st.ping_timeout_ms,
+        streams: st.redis_mode == "streams",
         core: st.server_core.clone(),
     };
     for p in [&env.rust_bin, &env.rawfan_bin, &bin.join("loadgen")] {

@@ -299,6 +299,8 @@ pub struct ServerEnv {
     pub ping_interval_ms: u64,
     /// Engine.IO ping timeout, ms.
     pub ping_timeout_ms: u64,
+    /// Redis Streams with connection state recovery instead of pub/sub (`--redis-mode streams`).
+    pub streams: bool,
     /// The server core (`taskset -c`).
     pub core: String,
 }
@@ -316,8 +318,29 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts replica `n` (1-based) of `kind` on Redis `redis_port`, with `transports`.
+    /// Starts replica `n` (1-based) of `kind` on Redis `redis_port`, with `transports`. The ports are
+    /// picked free before the server binds them, so another process may take one in between (a busy
+    /// machine): the start is then retried on new ports, at most three times.
     pub async fn start(
+        kind: Kind,
+        n: usize,
+        redis_port: u16,
+        transports: &str,
+        env: &ServerEnv,
+        dir: &Path,
+    ) -> Res<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(kind, n, redis_port, transports, env, dir).await {
+                Err(e) if attempt < 3 && e.to_lowercase().contains("address already in use") => {
+                    attempt += 1
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(
         kind: Kind,
         n: usize,
         redis_port: u16,
@@ -342,6 +365,10 @@ impl Server {
                     ("PING_TIMEOUT", env.ping_timeout_ms.to_string()),
                     ("RATE_LIMIT", "1000000".to_owned()),
                     ("RATE_BURST", "1000000".to_owned()),
+                    (
+                        "ADAPTER",
+                        if env.streams { "streams" } else { "classic" }.to_owned(),
+                    ),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
@@ -368,7 +395,7 @@ impl Server {
             }
             Kind::Rust | Kind::RustMt => {
                 let admin = free_port()?;
-                let args: Vec<String> = [
+                let mut args: Vec<String> = [
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -400,6 +427,9 @@ impl Server {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect();
+                if env.streams {
+                    args.extend(["--redis-mode", "streams", "--recovery", "on"].map(str::to_owned));
+                }
                 // Pinned to one core, tokio's default would also be one worker (it counts the
                 // cores the process may use), so the multi-threaded variant asks for two.
                 let workers = if kind == Kind::Rust { "1" } else { "2" };

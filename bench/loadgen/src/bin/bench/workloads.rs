@@ -77,6 +77,8 @@ pub struct Settings {
     pub calibrate_receivers: usize,
     /// Highest rate of the calibration sweep (messages/s).
     pub calibrate_max_rate: f64,
+    /// Cluster protocol of both implementations: `classic` or `streams` (with connection state recovery).
+    pub redis_mode: String,
     /// Generator validity checks off (smoke on a busy machine).
     pub relaxed: bool,
     /// Server core.
