@@ -18,6 +18,7 @@ pub use memory::{MemoryAdapter, MemoryAdapterFactory};
 
 use crate::sio::namespace::Namespace;
 use crate::sio::packet::Packet;
+use crate::sio::socket::Socket;
 
 /// Which sockets an operation targets (Node's `BroadcastOptions` and flags).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -153,6 +154,23 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// Keeps a disconnected socket's session for connection state recovery.
     fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()>;
+
+    /// A connected socket's recoverable state changed: it connected (or recovered), joined or left a room, or its
+    /// `data` was set. Called with connection state recovery on only, from the socket's own handlers, so it must
+    /// not wait.
+    ///
+    /// Why: Node keeps a session only when its socket disconnects, so the sessions of a server that crashes (or is
+    /// killed) are lost. An adapter whose sessions live outside the process (the Redis streams mode) keeps each
+    /// connected socket's session current from here, so that its client recovers on another server after a
+    /// crash. Only the socket is named: the adapter reads its current state when it writes, so changes in quick
+    /// succession cost one write. The default does nothing (sessions are kept at disconnect only).
+    fn session_changed(&self, _socket: &Socket) {}
+
+    /// A socket left for a reason whose session is not kept (a client or server namespace disconnect): a session
+    /// kept while it was connected ([`Adapter::session_changed`]) must go, or the client could still recover it.
+    /// Called with connection state recovery on only; a recoverable disconnect calls [`Adapter::persist_session`]
+    /// instead.
+    fn session_ended(&self, _socket: &Socket) {}
 
     /// Takes back a persisted session (once) and the events it missed since `offset` (since it connected, without
     /// one); `None` when it cannot be recovered.

@@ -256,6 +256,8 @@ fn connect(session: &Arc<Session>, packet: Packet) -> Option<BoxFuture<'static, 
                     let _ = socket.send_packet(&packet, false);
                 }
             }
+            // A connected socket's session is kept current by adapters that keep it beyond a crash.
+            socket.session_changed();
             let mut answer = Vec::new();
             if session.protocol == Protocol::V4 {
                 answer.push((Value::from("sid"), Value::from(socket.id.as_str())));
@@ -384,7 +386,16 @@ fn finish_socket(socket: Arc<Socket>, reason: DisconnectReason) {
             connected_offset: recovery.connected_offset.clone(),
         };
         let adapter = adapter.clone();
-        tokio::spawn(async move { adapter.persist_session(persisted).await });
+        // Started here, in order with the socket's other session writes (an adapter may queue it at once); a
+        // persist that has to wait finishes in the background.
+        let mut persist = Box::pin(async move { adapter.persist_session(persisted).await });
+        if (&mut persist).now_or_never().is_none() {
+            tokio::spawn(persist);
+        }
+    } else if socket.recovery.is_some()
+        && let Some(adapter) = ns.adapter()
+    {
+        adapter.session_ended(&socket);
     }
     ns.remove(&socket);
     socket.acks.clear();

@@ -11,6 +11,7 @@ use super::ack::{AckError, AckSlot, PendingAcks, wait_single};
 use super::broadcast::BroadcastOperators;
 use super::namespace::Namespace;
 use super::packet::{Packet, PacketKind};
+use crate::adapter::PersistedSession;
 use crate::eio::handshake::Handshake;
 use crate::eio::reason::DisconnectReason;
 use crate::eio::session::{SendError, Session, Transport};
@@ -141,6 +142,7 @@ impl Socket {
             room
         };
         self.ns.room_joined(self, &room);
+        self.session_changed();
     }
 
     /// Leaves `room`.
@@ -153,6 +155,7 @@ impl Socket {
         };
         if removed {
             self.ns.room_left(self, room);
+            self.session_changed();
         }
     }
 
@@ -173,6 +176,29 @@ impl Socket {
     /// Sets `socket.data`.
     pub fn set_data(&self, data: Value) {
         *self.data.lock().unwrap_or_else(|e| e.into_inner()) = data;
+        self.session_changed();
+    }
+
+    /// The socket's recoverable session as it is now (its own-id room first, then the joined rooms); `None`
+    /// without connection state recovery.
+    pub fn session(&self) -> Option<PersistedSession> {
+        let recovery = self.recovery.as_ref()?;
+        Some(PersistedSession {
+            sid: self.id.to_string(),
+            pid: recovery.pid.clone(),
+            rooms: self.rooms(),
+            data: self.data(),
+            connected_offset: recovery.connected_offset.clone(),
+        })
+    }
+
+    /// Tells the adapter that the recoverable state changed (see [`crate::Adapter::session_changed`]).
+    pub(crate) fn session_changed(&self) {
+        if self.recovery.is_some()
+            && let Some(adapter) = self.ns.adapter()
+        {
+            adapter.session_changed(self);
+        }
     }
 
     /// The CONNECT `auth` other servers see.
