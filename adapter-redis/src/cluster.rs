@@ -15,6 +15,10 @@ use crate::connection::{Connection, ConnectionError};
 use crate::metrics::AdapterMetrics;
 use crate::protocol::Mode;
 
+/// The longest a shutdown waits for queued session writes ([`RedisCluster::close`]): a little more than one
+/// Redis command timeout.
+pub const SESSION_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Settings of the adapter.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
@@ -164,8 +168,30 @@ impl RedisCluster {
         }
     }
 
-    /// Closes the Redis connections.
+    /// Closes the Redis connections, once the session writes queued so far (connection state recovery in
+    /// streams mode: the sessions of the sockets a drain just closed) reached Redis, waiting at most
+    /// [`SESSION_FLUSH_TIMEOUT`] for them.
     pub async fn close(&self) {
+        let adapters: Vec<Arc<RedisAdapter>> = self
+            .shared
+            .namespaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let flushed = futures_util::future::join_all(
+            adapters
+                .iter()
+                .map(|a| a.flush_sessions(SESSION_FLUSH_TIMEOUT)),
+        )
+        .await;
+        if flushed.contains(&false) {
+            tracing::warn!(
+                timeout = ?SESSION_FLUSH_TIMEOUT,
+                "session writes still pending at shutdown; some sessions may not recover"
+            );
+        }
         if let Some(conn) = &self.shared.connection {
             conn.quit().await;
         }

@@ -325,6 +325,12 @@ impl Protocol {
         }
     }
 
+    /// Streams mode: a channel that server `uid` alone subscribes to while it runs (where it receives answers);
+    /// its subscriber count tells whether that server still runs.
+    pub fn server_channel(&self, uid: &str) -> String {
+        self.sharded.response(uid)
+    }
+
     /// Encodes an operation of this server.
     pub fn encode_op(&self, op: Op) -> Outgoing {
         match self.mode {

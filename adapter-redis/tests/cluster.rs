@@ -313,6 +313,72 @@ async fn a_client_recovers_broadcasts_from_the_other_server_on_its_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_mode_recovers_the_connected_sockets_of_a_server_that_is_gone() {
+    let redis = Redis::start();
+    let engine = engine::EngineConfig {
+        recovery: Some(engine::config::Recovery::default()),
+        ..engine::EngineConfig::default()
+    };
+    let config = ClusterConfig {
+        mode: Mode::Streams,
+        ..ClusterConfig::default()
+    };
+    let a = Server::clustered_with(&redis, config.clone(), engine.clone()).await;
+    let b = Server::clustered_with(&redis, config, engine).await;
+    wait_for("both servers ready", || {
+        a.cluster.is_ready() && b.cluster.is_ready()
+    })
+    .await;
+
+    // Connected to a: rooms, data, and one event (its offset).
+    let mut client = Client::connect(&a).await;
+    join(&a, &mut client, "r").await;
+    client.call("data", json!({ "user": "ada" })).await;
+    b.ns().to("r").emit("seen", vec![]).await.unwrap();
+    let seen = client.next().await;
+    let seen: serde_json::Value = serde_json::from_str(&seen[1..]).unwrap();
+    let offset = seen[1].as_str().expect("an offset").to_owned();
+    let (id, pid) = (
+        client.id.clone(),
+        client.connected["pid"].as_str().expect("a pid").to_owned(),
+    );
+
+    // a is gone from Redis without its sockets disconnecting (what a crash looks like from the cluster); what it
+    // had queued is written first.
+    a.cluster.close().await;
+    b.ns()
+        .to("r")
+        .emit("missed", vec![Value::from(1)])
+        .await
+        .unwrap();
+    b.ns()
+        .to(id.clone())
+        .emit("missed", vec![Value::from(2)])
+        .await
+        .unwrap();
+
+    let mut back = Client::connect_with(&b, Some(json!({ "pid": pid, "offset": offset }))).await;
+    assert_eq!(back.id, id, "recovered on b with the same id");
+    for n in [1, 2] {
+        let missed = back.next().await;
+        assert!(
+            missed.starts_with(&format!(r#"2["missed",{n},""#)),
+            "{missed}"
+        );
+    }
+    let socket = b.ns().socket(&id).unwrap();
+    assert!(socket.in_room("r"), "its rooms came back");
+    assert_eq!(
+        socket.data(),
+        Value::Map(vec![(Value::from("user"), Value::from("ada"))]),
+        "its data came back"
+    );
+    back.close().await;
+    client.close().await;
+    b.cluster.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_mode_recovers_a_session_on_the_other_server_once() {
     let redis = Redis::start();
     let engine = engine::EngineConfig {

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use engine::Socket;
 use engine::adapter::recovery::RecoveryStore;
 use engine::adapter::{
     AckResponses, Adapter, AdapterError, BroadcastOptions, LocalNamespace, PersistedSession,
@@ -78,8 +79,17 @@ impl RedisAdapter {
         let protocol = Protocol::new(shared.config.mode, &shared.config.prefix, &nsp, &shared.uid);
         let rooms = RoomChannels::start(shared.connection.clone(), &protocol);
         let (streams, queue) = match (shared.config.mode, &shared.connection) {
-            (Mode::Streams, Some(_)) => {
-                let (streams, queue) = streams::Streams::new(&shared.config.streams, &nsp);
+            (Mode::Streams, Some(conn)) => {
+                let sessions = local.get().and_then(|ns| ns.recovery().cloned()).map(|r| {
+                    let settings = streams::SessionSettings {
+                        prefix: shared.config.streams.session_prefix.clone(),
+                        uid: shared.uid.clone(),
+                        keep: r.max_disconnection,
+                    };
+                    streams::start_session_queue(conn.clone(), local.clone(), settings)
+                });
+                let (streams, queue) =
+                    streams::Streams::new(&shared.config.streams, &nsp, sessions);
                 (Some(streams), Some(queue))
             }
             _ => (None, None),
@@ -152,6 +162,19 @@ impl RedisAdapter {
             store.on_broadcast(&mut packet, opts);
         }
         ns.deliver(&packet, opts);
+    }
+
+    /// The session writes (streams mode with Redis and recovery on).
+    fn session_queue(&self) -> Option<&streams::SessionQueue> {
+        self.streams.as_ref()?.sessions.as_ref()
+    }
+
+    /// Waits (at most `timeout`) until the session writes queued so far reached Redis.
+    pub(crate) async fn flush_sessions(&self, timeout: Duration) -> bool {
+        match self.session_queue() {
+            Some(queue) => queue.flush(timeout).await,
+            None => true,
+        }
     }
 
     /// Whether `kind` was not logged yet (then it is now).
@@ -228,13 +251,28 @@ impl Adapter for RedisAdapter {
     }
 
     fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()> {
-        if let Some(streams) = &self.streams {
-            return self.persist_in_stream_store(streams, session).boxed();
-        }
-        if let Some(store) = &self.recovery {
-            store.persist(session);
+        match (&self.streams, &self.recovery) {
+            (Some(streams), _) => {
+                if let Some(queue) = &streams.sessions {
+                    queue.keep(session);
+                }
+            }
+            (None, Some(store)) => store.persist(session),
+            (None, None) => {}
         }
         async {}.boxed()
+    }
+
+    fn session_changed(&self, socket: &Socket) {
+        if let Some(queue) = self.session_queue() {
+            queue.changed(socket.id);
+        }
+    }
+
+    fn session_ended(&self, socket: &Socket) {
+        if let (Some(queue), Some(pid)) = (self.session_queue(), socket.pid()) {
+            queue.forget(socket.id.as_str(), pid);
+        }
     }
 
     fn restore_session(

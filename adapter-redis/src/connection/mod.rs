@@ -267,6 +267,19 @@ impl Connection {
         sharded: bool,
         channel: &str,
     ) -> Result<u64, ConnectionError> {
+        let count = self.numsub(sharded, channel).await?;
+        self.metrics
+            .nodes
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+        Ok(count)
+    }
+
+    /// Whether anyone subscribes to (classic) `channel`: whether the server that alone subscribes to it runs.
+    pub(crate) async fn has_subscribers(&self, channel: &str) -> Result<bool, ConnectionError> {
+        Ok(self.numsub(false, channel).await? > 0)
+    }
+
+    async fn numsub(&self, sharded: bool, channel: &str) -> Result<u64, ConnectionError> {
         let client = self.publisher.with_options(&fast());
         let reply: Vec<fred::types::Value> = if sharded {
             client.pubsub_shardnumsub(channel).await?
@@ -274,16 +287,12 @@ impl Connection {
             client.pubsub_numsub(channel).await?
         };
         // The reply alternates channel names and counts.
-        let count = reply
+        Ok(reply
             .iter()
             .skip(1)
             .step_by(2)
             .filter_map(|v| v.as_u64())
-            .sum();
-        self.metrics
-            .nodes
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-        Ok(count)
+            .sum())
     }
 
     /// Closes both connections.

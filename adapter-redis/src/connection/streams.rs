@@ -1,4 +1,4 @@
-//! The Redis commands of the streams protocol: `XADD`, `XRANGE`, the session `SET`/`MULTI GET DEL`, and the
+//! The Redis commands of the streams protocol: `XADD`, `XRANGE`, the session `SET`/`DEL`/`MULTI GET DEL`, and the
 //! blocking `XREAD` on a connection of its own (a blocking read on the shared connection would hold up every
 //! publish behind it for up to five seconds).
 
@@ -80,6 +80,13 @@ impl Connection {
         let _: RedisValue = client
             .set(key, value, Some(Expiration::PX(ms)), None, false)
             .await?;
+        Ok(())
+    }
+
+    /// `DEL <key>`.
+    pub(crate) async fn del(&self, key: &str) -> Result<(), ConnectionError> {
+        let client = self.publisher.with_options(&fast());
+        let _: RedisValue = client.del(key).await?;
         Ok(())
     }
 

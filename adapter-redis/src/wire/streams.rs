@@ -211,8 +211,9 @@ fn decode_data(data: &[u8]) -> Result<Value, WireError> {
 }
 
 /// A persisted session as Node stores it: `{sid, pid, rooms, data}`, MessagePack in base64. This project adds
-/// `offset` (the latest offset when the socket connected, for a client that never received one); Node servers
-/// ignore it.
+/// `offset` (the latest offset when the socket connected, for a client that never received one) and `live` (the
+/// uid of the server whose socket is still connected, for a session kept current while connected); Node servers
+/// ignore both.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     /// The socket id.
@@ -225,6 +226,8 @@ pub struct SessionRecord {
     pub data: Value,
     /// The latest offset when the socket connected (this project only).
     pub connected_offset: Option<String>,
+    /// The uid of the server the socket is connected to; `None` once it disconnected (this project only).
+    pub live: Option<String>,
 }
 
 impl SessionRecord {
@@ -241,6 +244,7 @@ impl SessionRecord {
             ("rooms", Some(strings(&self.rooms))),
             ("data", Some(self.data.clone())),
             ("offset", self.connected_offset.as_deref().map(Value::from)),
+            ("live", self.live.as_deref().map(Value::from)),
         ]);
         BASE64.encode(msgpack::encode(&value))
     }
@@ -258,6 +262,7 @@ impl SessionRecord {
             rooms: f.rooms("rooms")?,
             data: f.take("data").unwrap_or(Value::Nil),
             connected_offset: f.opt_string("offset")?,
+            live: f.opt_string("live")?,
         })
     }
 }
@@ -377,16 +382,19 @@ mod tests {
     }
 
     #[test]
-    fn sessions_round_trip_with_and_without_the_connect_offset() {
+    fn sessions_round_trip_with_and_without_the_connect_offset_and_owner() {
         let mut s = SessionRecord {
             sid: "s".into(),
             pid: "p".into(),
             rooms: vec!["s".into(), "r".into()],
             data: Value::Map(vec![(Value::from("user"), Value::from("ada"))]),
             connected_offset: None,
+            live: None,
         };
         assert_eq!(SessionRecord::decode(s.encode().as_bytes()).unwrap(), s);
         s.connected_offset = Some("1-0".into());
+        assert_eq!(SessionRecord::decode(s.encode().as_bytes()).unwrap(), s);
+        s.live = Some("uid".into());
         assert_eq!(SessionRecord::decode(s.encode().as_bytes()).unwrap(), s);
         assert!(SessionRecord::decode(b"%%%").is_err());
         assert_eq!(SessionRecord::key("sio:session:", "p"), "sio:session:p");

@@ -5,10 +5,13 @@
 //!   gave its entry id (its offset), in the order the broadcasts were made;
 //! - [`reader`]: the blocking `XREAD` loop that applies the other servers' (and emitters') entries, resuming from
 //!   the last id it saw after a Redis outage;
-//! - [`sessions`]: persisting and restoring sessions, and the replay of missed events.
+//! - [`session_queue`]: the ordered, coalescing queue of session writes: connected sockets' sessions kept current
+//!   (so that clients recover after a crash of this server), disconnected ones' final sessions, deletions;
+//! - [`sessions`]: the queue's Redis side, restoring sessions, and the replay of missed events.
 
 mod appender;
 mod reader;
+mod session_queue;
 mod sessions;
 
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,8 @@ use crate::wire::EntryId;
 use crate::wire::streams::stream_name;
 
 pub(super) use appender::{Append, Appender};
+pub(super) use session_queue::{SessionQueue, Settings as SessionSettings};
+pub(super) use sessions::start_session_queue;
 
 /// The streams state of one namespace.
 pub(crate) struct Streams {
@@ -34,11 +39,17 @@ pub(crate) struct Streams {
     /// reading started; `None` until then.
     latest: Mutex<Option<EntryId>>,
     appender: Appender,
+    /// The session writes, with connection state recovery on.
+    pub(super) sessions: Option<SessionQueue>,
 }
 
 impl Streams {
     /// The state of namespace `nsp`; its appender task starts with [`start`].
-    pub(super) fn new(config: &StreamsConfig, nsp: &str) -> (Self, appender::Queue) {
+    pub(super) fn new(
+        config: &StreamsConfig,
+        nsp: &str,
+        sessions: Option<SessionQueue>,
+    ) -> (Self, appender::Queue) {
         let (appender, queue) = Appender::new();
         let streams = Self {
             stream: stream_name(&config.stream_name, config.stream_count, nsp),
@@ -46,6 +57,7 @@ impl Streams {
             session_prefix: config.session_prefix.clone(),
             latest: Mutex::new(None),
             appender,
+            sessions,
         };
         (streams, queue)
     }

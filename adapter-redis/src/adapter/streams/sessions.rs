@@ -1,50 +1,85 @@
-//! Sessions of disconnected sockets in Redis, and their restore with the events they missed, as Node's streams
-//! adapter does it (so a session persisted by a Node server restores on a Rust server and the other way round):
-//! `SET <prefix><pid> <session> PX <maxDisconnectionDuration>`; restore checks the offset's format, takes the
-//! session once (`MULTI GET DEL EXEC`), checks that the offset is still in the stream, and replays the later
-//! entries of the namespace that reached the session's rooms (`XRANGE`, at most 100 reads).
+//! Sessions in Redis, as Node's streams adapter keeps them (so a session persisted by a Node server restores on a
+//! Rust server and the other way round): `SET <prefix><pid> <session> PX <maxDisconnectionDuration>`; restore
+//! checks the offset's format, takes the session once (`MULTI GET DEL EXEC`), checks that the offset is still in
+//! the stream, and replays the later entries of the namespace that reached the session's rooms (`XRANGE`, at most
+//! 100 reads). Writes go through the namespace's [`SessionQueue`]; this file is its Redis side and the restore.
 //!
 //! Better than Node: a client that received no event yet (no offset) recovers from the offset current when it
-//! connected, which the session carries; and a session is restored once only (Node's check of the offset and its
-//! `GET`/`DEL` run side by side, and a failed restore after the `GET` loses the session anyway, as here).
+//! connected, which the session carries; a session is restored once only (Node's check of the offset and its
+//! `GET`/`DEL` run side by side, and a failed restore after the `GET` loses the session anyway, as here); and a
+//! connected socket's session is in Redis too (marked `live` with its server's uid), so its client recovers
+//! after that server crashed. A live session whose server still runs belongs to a connected socket: presenting
+//! its pid gets a new session (as before the socket disconnects with Node), and its server writes it again
+//! within a refresh interval.
 
-use engine::adapter::{AdapterError, PersistedSession, RestoredSession};
+use std::time::Duration;
+
+use engine::Sid;
+use engine::adapter::{
+    AdapterError, BroadcastOptions, LocalNamespace, PersistedSession, RestoredSession,
+};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 
 use super::super::RedisAdapter;
 use super::super::outbound::unavailable;
 use super::Streams;
-use crate::connection::ConnectionError;
+use super::session_queue::{Backend, SessionQueue, Settings, Write};
+use crate::connection::{Connection, ConnectionError};
 use crate::wire::streams::{MAX_RESTORE_READS, missed_event};
 use crate::wire::{EntryId, SessionRecord, StreamEntry};
 
-impl RedisAdapter {
-    /// Keeps a disconnected socket's session in Redis for the namespace's `maxDisconnectionDuration`.
-    pub(in crate::adapter) async fn persist_in_stream_store(
-        &self,
-        streams: &Streams,
-        session: PersistedSession,
-    ) {
-        let (Some(conn), Some(ttl)) = (
-            self.connection(),
-            self.local
-                .get()
-                .and_then(|ns| ns.recovery().map(|r| r.max_disconnection)),
-        ) else {
-            return;
-        };
-        let key = SessionRecord::key(&streams.session_prefix, &session.pid);
-        let record = SessionRecord {
-            sid: session.sid,
-            pid: session.pid,
-            rooms: session.rooms,
-            data: session.data,
-            connected_offset: session.connected_offset,
-        };
-        if let Err(err) = conn.set_px(&key, record.encode(), ttl).await {
-            tracing::warn!(%err, "cannot persist a session for recovery: it will not be recovered");
-        }
+/// The longest a restore waits for this server's queued session writes (one Redis command timeout).
+const QUEUED_WRITES_WAIT: Duration = Duration::from_secs(2);
+
+/// The session queue of namespace `local`, writing to Redis through `conn`.
+pub(in crate::adapter) fn start_session_queue(
+    conn: Connection,
+    local: LocalNamespace,
+    settings: Settings,
+) -> SessionQueue {
+    SessionQueue::start(RedisSessions { conn, local }, settings)
+}
+
+/// The namespace's local sockets and Redis, for the session queue.
+struct RedisSessions {
+    conn: Connection,
+    local: LocalNamespace,
+}
+
+impl Backend for RedisSessions {
+    fn session(&self, sid: &Sid) -> Option<PersistedSession> {
+        self.local.get()?.socket(sid.as_str())?.session()
     }
 
+    fn sockets(&self) -> Vec<Sid> {
+        let mut sids = Vec::new();
+        if let Some(ns) = self.local.get() {
+            ns.for_each_target(&BroadcastOptions::default(), |s| sids.push(s.id));
+        }
+        sids
+    }
+
+    fn write(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            // Commands reach the connection in the order they are first polled: `join_all` polls in order.
+            let results = futures_util::future::join_all(writes.into_iter().map(|w| async move {
+                match w {
+                    Write::Set { key, value, ttl } => self.conn.set_px(&key, value, ttl).await,
+                    Write::Del { key } => self.conn.del(&key).await,
+                }
+            }))
+            .await;
+            results
+                .into_iter()
+                .find_map(Result::err)
+                .map_or(Ok(()), |err| Err(err.to_string()))
+        }
+        .boxed()
+    }
+}
+
+impl RedisAdapter {
     /// Takes session `pid` back with the events it missed after `offset` (after its connect offset without one).
     pub(in crate::adapter) async fn restore_from_stream_store(
         &self,
@@ -61,6 +96,13 @@ impl RedisAdapter {
         let conn = self
             .connected()
             .ok_or_else(|| unavailable(ConnectionError::Down))?;
+        // This server's own queued writes first: a socket that just left here has its final session (or its
+        // deletion, after a namespace disconnect) in Redis before it is looked up.
+        if let Some(queue) = &streams.sessions
+            && !queue.flush(QUEUED_WRITES_WAIT).await
+        {
+            return Err(unavailable(ConnectionError::Down));
+        }
         let key = SessionRecord::key(&streams.session_prefix, pid);
         let Some(stored) = conn.take(&key).await.map_err(unavailable)? else {
             return Ok(None);
@@ -72,6 +114,12 @@ impl RedisAdapter {
                 return Ok(None);
             }
         };
+        if let Some(owner) = &record.live
+            && self.still_connected(&conn, owner, &record).await?
+        {
+            tracing::debug!("a session presented while its socket is connected: not recovered");
+            return Ok(None);
+        }
         let Some(from) = offset
             .or_else(|| record.connected_offset.clone())
             .as_deref()
@@ -123,5 +171,26 @@ impl RedisAdapter {
             },
             missed,
         }))
+    }
+
+    /// Whether the socket of a live session is still connected: here, when this server wrote it; elsewhere, while
+    /// its server runs (a killed server's connections are gone from Redis at once, and with them its
+    /// subscriptions).
+    async fn still_connected(
+        &self,
+        conn: &Connection,
+        owner: &str,
+        record: &SessionRecord,
+    ) -> Result<bool, AdapterError> {
+        if owner == self.shared.uid {
+            return Ok(self
+                .local
+                .get()
+                .and_then(|ns| ns.socket(&record.sid))
+                .is_some_and(|s| s.pid() == Some(record.pid.as_str())));
+        }
+        conn.has_subscribers(&self.protocol.server_channel(owner))
+            .await
+            .map_err(unavailable)
     }
 }
