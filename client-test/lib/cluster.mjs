@@ -9,7 +9,7 @@ import { metricValue } from './metrics.mjs';
 import { startEmitter, startNodePeer } from './node-peer.mjs';
 import { startRedis, startRedisCluster, subscriberCount } from './redis.mjs';
 import { startServer } from './server.mjs';
-import { waitUntil } from './wait.mjs';
+import { sleep, waitUntil } from './wait.mjs';
 
 export const API_KEY = 'e2e-cluster-api-key-7c1d';
 export const apiAuth = { authorization: `Bearer ${API_KEY}` };
@@ -197,4 +197,35 @@ export async function waitMembers(socket, room, users, ctx = '', timeout = 5000)
   ).catch((e) => {
     throw new Error(`${e.message}; last answer ${JSON.stringify(last)}`);
   });
+}
+
+/** 25 messages/s per sender, under the default rate limit (50/s). */
+const SEND_INTERVAL_MS = 40;
+
+/**
+ * Send `message` {room, data: {from, seq, sentAt}} every SEND_INTERVAL_MS without waiting for acks (a slow ack must
+ * not slow the sender down); every send and its ack are recorded in `sender.sent`. `await sender.stop()` stops it
+ * and waits for the last acks.
+ */
+export function startSender(socket, from, room) {
+  const sender = { sent: [], stopped: false };
+  sender.done = (async () => {
+    for (let seq = 0; !sender.stopped; seq++) {
+      const rec = { seq, sentAt: Date.now(), ack: null, ackAt: null, err: null };
+      sender.sent.push(rec);
+      socket.timeout(5000).emit('message', { room, data: { from, seq, sentAt: rec.sentAt } }, (err, res) => {
+        rec.ackAt = Date.now();
+        if (err) rec.err = err.message;
+        else rec.ack = res;
+      });
+      await sleep(SEND_INTERVAL_MS); // load pacing, not synchronisation
+    }
+  })();
+  sender.stop = async () => {
+    sender.stopped = true;
+    await sender.done;
+    // Let the last acks arrive (each one is bounded by its 5 s timeout).
+    await waitUntil(() => sender.sent.every((r) => r.ackAt !== null), { timeout: 6000, what: `acks of ${from}` });
+  };
+  return sender;
 }

@@ -6,14 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { ack } from '../lib/client.mjs';
-import { assertFail, assertMembers, joinAll, startRust, uniqueRoom, waitServerCount } from '../lib/cluster.mjs';
+import { assertFail, assertMembers, joinAll, startRust, startSender, uniqueRoom, waitServerCount } from '../lib/cluster.mjs';
 import { e2e } from '../lib/harness.mjs';
 import { httpRequest } from '../lib/http.mjs';
 import { fetchMetrics, metricSum } from '../lib/metrics.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { Recorder, sleep, waitUntil } from '../lib/wait.mjs';
 
-const SEND_INTERVAL_MS = 40; // 25 messages/s per sender, under the default rate limit (50/s)
 // Longer than the adapter's 2 s command timeout: a PUBLISH queued while Redis is away either fails at once or
 // times out before Redis is back, so the outage always shows in `sio_adapter_publish_errors_total` (with a 2 s
 // outage a publish could wait out the restart and succeed, and the counter stayed at 0: seen once in CI).
@@ -31,33 +30,6 @@ const ADAPTER_METRICS = [
 async function adapterMetrics(server) {
   const { samples } = await fetchMetrics(server.adminUrl);
   return Object.fromEntries(ADAPTER_METRICS.map((n) => [n, metricSum(samples, n)]));
-}
-
-/**
- * Send `message` {room, data: {from, seq, sentAt}} every SEND_INTERVAL_MS without waiting for acks (a slow ack must
- * not slow the sender down); every send and its ack are recorded.
- */
-function startSender(socket, from, room) {
-  const sender = { sent: [], stopped: false };
-  sender.done = (async () => {
-    for (let seq = 0; !sender.stopped; seq++) {
-      const rec = { seq, sentAt: Date.now(), ack: null, ackAt: null, err: null };
-      sender.sent.push(rec);
-      socket.timeout(5000).emit('message', { room, data: { from, seq, sentAt: rec.sentAt } }, (err, res) => {
-        rec.ackAt = Date.now();
-        if (err) rec.err = err.message;
-        else rec.ack = res;
-      });
-      await sleep(SEND_INTERVAL_MS); // load pacing, not synchronisation
-    }
-  })();
-  sender.stop = async () => {
-    sender.stopped = true;
-    await sender.done;
-    // Let the last acks arrive (each one is bounded by its 5 s timeout).
-    await waitUntil(() => sender.sent.every((r) => r.ackAt !== null), { timeout: 6000, what: `acks of ${from}` });
-  };
-  return sender;
 }
 
 /** The messages `rec` received from `from`, as {seq, sentAt, at}. */

@@ -13,63 +13,18 @@
 import assert from 'node:assert/strict';
 import { after, describe } from 'node:test';
 import { createClient as createRedisClient } from 'redis';
-import { ack, createClient, waitConnected } from '../lib/client.mjs';
+import { ack, waitConnected } from '../lib/client.mjs';
 import { startRust, uniqueRoom } from '../lib/cluster.mjs';
 import { e2e } from '../lib/harness.mjs';
-import { metricValue } from '../lib/metrics.mjs';
 import { closeAllPeers, startNodePeer } from '../lib/node-peer.mjs';
-import { SHIPPED, TapAgent, Topology } from '../lib/proxy.mjs';
+import { SHIPPED, Topology } from '../lib/proxy.mjs';
+import { Pins, assertOffsets, cut, received, recording, rustConnected, send } from '../lib/recovery.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { sleep, waitUntil } from '../lib/wait.mjs';
 
 /** Short enough for the expiry check, long enough for every recovery of these tests. */
 const MAX_DISCONNECTION_MS = 3000;
 const RECOVERY = ['--recovery', 'on', '--recovery-max-disconnection', `${MAX_DISCONNECTION_MS}ms`];
-
-/** The events the tests send (presence events are left out: they are not replayed state). */
-const RECORDED = new Set(['message', 'direct', 'news']);
-
-/** A client that records the test's events with all their arguments (the offset is the last one). */
-function recording(url, name, extra = {}) {
-  const c = createClient(url, { auth: { name }, ...extra });
-  c.events = [];
-  c.onAny((event, ...args) => {
-    if (RECORDED.has(event)) c.events.push({ event, args });
-  });
-  return c;
-}
-
-/** The events recorded since `mark`, as [event, data] pairs of the contract's `message`/`direct` payloads. */
-function received(c, mark) {
-  return c.events.slice(mark).map(({ event, args }) => [event, args[0]?.data ?? args[0]]);
-}
-
-/** Every contract event recorded since `mark` carries a stream-or-store offset as its last argument. */
-function assertOffsets(c, mark) {
-  for (const { event, args } of c.events.slice(mark)) {
-    assert.equal(typeof args.at(-1), 'string', `${event} without an offset: ${JSON.stringify(args)}`);
-  }
-}
-
-/** Closes the client's transport (as a network loss would) and waits until `server` has let go of it. */
-async function cut(c, connectedOn) {
-  const id = c.id;
-  c.io.engine.close();
-  await waitUntil(() => !c.connected, { what: 'client disconnected' });
-  await connectedOn(id);
-  return id;
-}
-
-async function send(sender, event, payload) {
-  const res = await ack(sender, event, payload);
-  assert.equal(res?.ok, true, `${event}: ${JSON.stringify(res)}`);
-}
-
-async function rustConnected(server, n) {
-  await waitUntil(async () => (await metricValue(server.adminUrl, 'sio_connected_clients')) === n, {
-    what: `${n} clients on ${server.label}`,
-  });
-}
 
 describe('connection state recovery', () => {
   after(closeAllPeers);
@@ -115,52 +70,16 @@ describe('connection state recovery', () => {
 
   describe('--redis-mode streams behind HAProxy (docker/haproxy/haproxy.cfg)', () => {
     const topo = new Topology('haproxy.cfg, streams');
-    let hp;
-    let cookies; // {nodeId: SIO_SRV value}
-
-    /** A client through the proxy whose sticky cookie names replica `nodeId`; `c.nodes` lists who served it. */
-    function pinned(nodeId, name) {
-      const c = recording(hp.url, name, { autoConnect: false });
-      c.nodes = [];
-      pin(c, nodeId);
-      c.connect();
-      return c;
-    }
-    /** Points the client's next connection at `nodeId` (what a sticky proxy does with the cookie it set). */
-    function pin(c, nodeId) {
-      c.io.opts.agent = new TapAgent({
-        onHeaders: (h) => {
-          for (const sc of [].concat(h['set-cookie'] ?? [])) {
-            const m = /^io=([^;]*)/.exec(sc);
-            if (m) c.nodes.push(m[1].slice(m[1].lastIndexOf('~') + 1));
-          }
-        },
-      });
-      c.io.opts.extraHeaders = { cookie: `SIO_SRV=${cookies[nodeId]}` };
-    }
 
     e2e('a client cut from replica A recovers on replica B (transport closed, then A drained); not after the maximum', { timeout: 45000 }, async (t, s) => {
       t.after(() => topo.destroy());
       const [a, b] = await topo.start({ count: 2, prefix: 'rs', mode: 'streams', args: ['--redis-mode', 'streams', ...RECOVERY] });
-      hp = await topo.haproxy({ file: SHIPPED.haproxy, replicas: topo.live });
-      // The proxy's cookie value of each replica, from probes it placed (leastconn spreads them).
-      cookies = {};
-      const probes = [];
-      for (let i = 0; i < 6 && Object.keys(cookies).length < 2; i++) {
-        const p = createClient(hp.url, { withCredentials: true, agent: new TapAgent({ onHeaders: (h) => probes.push(h) }) });
-        await waitConnected(p);
-        p.close();
-      }
-      for (const h of probes) {
-        const all = [].concat(h['set-cookie'] ?? []).join(';');
-        const node = /(?:^|;)\s*io=([^;]*)/.exec(all)?.[1];
-        const srv = /SIO_SRV=([^;]*)/.exec(all)?.[1];
-        if (node && srv) cookies[node.slice(node.lastIndexOf('~') + 1)] = srv;
-      }
-      assert.deepEqual(Object.keys(cookies).sort(), [a.nodeId, b.nodeId].sort(), 'a cookie per replica');
+      const hp = await topo.haproxy({ file: SHIPPED.haproxy, replicas: topo.live });
+      const pins = new Pins(hp.url);
+      await pins.learn([a.nodeId, b.nodeId]);
 
       const room = uniqueRoom();
-      const alice = pinned(a.nodeId, 'alice');
+      const alice = pins.client(a.nodeId, 'alice');
       const bob = recording(b.url, 'bob');
       s.defer(() => [alice, bob].forEach((c) => c.close()));
       await Promise.all([waitConnected(alice), waitConnected(bob)]);
@@ -176,7 +95,7 @@ describe('connection state recovery', () => {
       await send(bob, 'message', { room, data: 1 });
       await send(bob, 'direct', { to: id, data: 2 });
       await send(bob, 'message', { room, data: 3 });
-      pin(alice, b.nodeId);
+      pins.pin(alice, b.nodeId);
       alice.connect();
       await waitConnected(alice);
       assert.equal(alice.nodes.at(-1), b.nodeId, 'the proxy sent it to B');
@@ -196,7 +115,7 @@ describe('connection state recovery', () => {
       await stopping;
       mark = alice.events.length;
       await send(carol, 'message', { room, data: 4 });
-      pin(alice, a.nodeId);
+      pins.pin(alice, a.nodeId);
       alice.connect();
       await waitConnected(alice);
       assert.equal(alice.recovered, true);
