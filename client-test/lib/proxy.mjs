@@ -66,8 +66,9 @@ function tail(s, n = 4000) {
 /**
  * The shipped HAProxy configuration with loopback addresses:
  * - `bind :8080` (the socket.io frontend) -> `bind 127.0.0.1:<port>`, `bind :8404` (stats) -> `127.0.0.1:<statsPort>`;
- * - the resolvers' `nameserver` (Docker's DNS, 127.0.0.11:53) -> `127.0.0.1:<dnsPort>` (nothing is resolved: every
- *   server below is an IP address);
+ * - the resolvers' `parse-resolv-conf` (the container's DNS: Docker's or Podman's) or `nameserver` line ->
+ *   `nameserver dns 127.0.0.1:<dnsPort>` (nothing is resolved: every server below is an IP address; this host's
+ *   resolver is left out);
  * - `server-template <prefix> <range> <name>:<port> ...` (the replicas found through Docker's DNS) -> one
  *   `server <prefix><i> 127.0.0.1:<replica port> ... port <replica admin port>` per replica (each replica has its own
  *   admin port on loopback; in Docker every replica has 9000 on its own address);
@@ -96,6 +97,9 @@ export function haproxyLoopbackConfig(text, { port, statsPort, dnsPort, replicas
     } else if ((m = /^(\s*nameserver\s+\S+\s+)\S+(.*)$/.exec(code))) {
       found.nameservers++;
       out.push(`${m[1]}127.0.0.1:${dnsPort}${m[2]}`);
+    } else if ((m = /^(\s*)parse-resolv-conf\s*$/.exec(code))) {
+      found.nameservers++;
+      out.push(`${m[1]}nameserver dns 127.0.0.1:${dnsPort}`);
     } else if ((m = /^(\s*)server-template\s+(\S+)\s+(\d+)-(\d+)\s+(\S+)(.*)$/.exec(code))) {
       found.templates++;
       const [, indent, prefix, from, to, , rest] = m;
