@@ -5,8 +5,8 @@
 #
 #   scripts/install-deps.sh          install what is missing
 #   scripts/install-deps.sh --plan   only print what the test command will install on this machine: this
-#                                    script's part, and what cargo, bench/run.sh and scripts/validate-deploy.sh
-#                                    fetch later in the run
+#                                    script's part, and what cargo, bench/run.sh, scripts/validate-deploy.sh and
+#                                    scripts/compose-e2e.sh fetch later in the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin" # haproxy and nginx live there; a non-root user's PATH may lack it
@@ -65,6 +65,24 @@ if [ "${1:-}" = "--plan" ]; then
     for t in "${tools[@]}"; do echo "  validate-deploy tools:  $t"; done
   else
     echo "  validate-deploy tools:  nothing (.tools/ up to date)"
+  fi
+  # scripts/compose-e2e.sh: Podman when no Docker engine answers, local base images, then the image build.
+  if [ -x scripts/compose-e2e.sh ]; then
+    engine=() images=()
+    while read -r kind rest; do
+      case "$kind" in
+        apt) engine+=("$rest") ;;
+        pip) images+=("pip install into ${rest%% *}: ${rest#* }") ;;
+        images) images+=("build locally (debootstrap, podman build): $rest") ;;
+      esac
+    done < <(scripts/compose-e2e.sh --plan)
+    echo "  compose e2e engine:     $(if [ "${#engine[@]}" -gt 0 ]; then echo "apt-get install ${engine[*]}"; else echo "nothing (an engine answers, or Podman is installed)"; fi)"
+    if [ "${#images[@]}" -gt 0 ]; then
+      for t in "${images[@]}"; do echo "  compose e2e images:     $t"; done
+    else
+      echo "  compose e2e images:     nothing (the base images are in the engine)"
+    fi
+    echo "  compose e2e build:      crates and npm packages inside the image build, unless its cached layers cover them"
   fi
   exit 0
 fi

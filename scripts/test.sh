@@ -66,4 +66,7 @@ if [ -x scripts/validate-deploy.sh ]; then
   scripts/validate-deploy.sh --self-test --no-install
 fi
 
+step "docker compose for real: scripts/compose-e2e.sh (image build, --scale, kill, stop behind Traefik, HAProxy and nginx)"
+scripts/compose-e2e.sh
+
 printf '\n==> all tests passed in %ss\n' "$(( $(date +%s) - started ))"
