@@ -3,8 +3,8 @@
 # docker/compose.yaml + compose.override.yaml with three replicas and every proxy at once (Traefik, and the
 # `haproxy` and `nginx` profiles, each on its own host port), then drives it from this host with the real
 # socket.io-client through each proxy (client-test/compose/stack.test.mjs: stickiness, WebSocket and upgrade,
-# room messages across replicas, /ready gating, --scale 5 and 2 with 300 clients per proxy, kill and stop of a
-# replica, health checks), and ends with `docker compose down`, checking that nothing is left.
+# room messages across replicas, /ready gating, --scale 5 and 2 with 300 clients connected (100 per proxy), kill
+# and stop of a replica, health checks), and ends with `docker compose down`, checking that nothing is left.
 #
 #   scripts/compose-e2e.sh          run it (as root; installs Podman when no Docker engine answers)
 #   scripts/compose-e2e.sh --plan   print what it would install (`apt ...`, `pip ...` lines)
@@ -15,13 +15,13 @@
 # (scripts/compose-base-images.sh). Skipped, with a message, only where no engine can run (not Linux, not root,
 # no apt). The repository's files are used unchanged; only their documented variables are set: the host ports
 # (free ones), HAPROXY_COOKIE_KEY, and SIO_NOFILE where this host's open-file limit is below 65536.
-# Every phase's duration is printed at the end. Environment: COMPOSE_E2E_CLIENTS (clients per proxy, 300),
+# Every phase's duration is printed at the end. Environment: COMPOSE_E2E_CLIENTS (clients per proxy, 100),
 # COMPOSE_E2E_PROJECT (compose project name, sio-e2e).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
 PROJECT="${COMPOSE_E2E_PROJECT:-sio-e2e}"
-CLIENTS="${COMPOSE_E2E_CLIENTS:-300}"
+CLIENTS="${COMPOSE_E2E_CLIENTS:-100}"
 KEEP=0
 ARTIFACTS="$REPO/client-test/artifacts"
 
