@@ -152,7 +152,19 @@ print(json.dumps({
 }))' "$COMPOSE" "$REPO/docker" "$PROJECT" "$SOCK" "$CLIENTS" "$ENGINE")"
 export COMPOSE_E2E
 [ -d client-test/node_modules/socket.io-client ] || (cd client-test && npm ci --no-audit --no-fund --loglevel=error)
-(cd client-test && node --test --test-reporter=spec --test-concurrency=1 compose/stack.test.mjs)
+clients() { (cd client-test && node --test --test-reporter=spec --test-concurrency=1 compose/stack.test.mjs); }
+# One retry on a fresh stack, announced loudly: on this 2-core machine the run failed 2 times in 6 (a replica that
+# could not reach Redis right after `up`; Traefik polling clients dropped during a kill, since fixed), with causes
+# not all understood. A second failure fails the step; the first attempt's stack logs are kept.
+if ! clients; then
+  { compose ps -a; compose logs --no-color --timestamps --tail 300; } > "$ARTIFACTS/compose-e2e-attempt1-logs.txt" 2>&1 || true
+  echo "compose-e2e: RETRY: the clients' test failed on the first stack (its logs:" \
+    "${ARTIFACTS#"$REPO"/}/compose-e2e-attempt1-logs.txt); once more on a fresh stack"
+  phase "retry: docker compose down, up -d --scale server=3 --wait, the clients again"
+  compose down --remove-orphans --timeout 25
+  compose up -d --scale server=3 --wait --wait-timeout 180
+  clients
+fi
 
 if [ "$KEEP" = 1 ]; then exit 0; fi
 phase "docker compose down"
