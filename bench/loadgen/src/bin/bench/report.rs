@@ -12,6 +12,7 @@ const LOWER_IS_BETTER: &[&str] = &[
     "idle_kb_per_conn",
     "idle_hold_cpu_us_per_conn_per_s",
     "idle_polling_kb_per_conn",
+    "idle_retained_kb_per_conn",
     "chat_cross_p50_ms_at_25pct",
     "chat_cross_p99_ms_at_25pct",
     "storm_ws_p50_ms",
@@ -55,6 +56,10 @@ pub fn run_metrics(run: &Value) -> BTreeMap<String, Option<f64>> {
         m.insert(
             "idle_hold_cpu_us_per_conn_per_s".to_owned(),
             f(&x["hold_cpu_us_per_conn_per_s"]),
+        );
+        m.insert(
+            "idle_retained_kb_per_conn".to_owned(),
+            f(&x["retained_kb_per_conn"]),
         );
     }
     for mode in ["ws", "polling"] {

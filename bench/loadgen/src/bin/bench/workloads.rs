@@ -263,8 +263,11 @@ fn src_count(clients: usize) -> usize {
     clients.div_ceil(8000).max(2)
 }
 
+/// Seconds between the last idle client leaving and the "after" memory reading.
+const AFTER_LEAVE_SECS: u64 = 15;
+
 /// Idle memory: `idle_per_replica` clients on each replica, each in a personal and a shared
-/// room, held past two ping intervals.
+/// room, held past two ping intervals; then what stays resident once they have left.
 pub async fn idle(kind: Kind, mode: Mode, st: &Settings, ctx: &mut Ctx) -> Res<Value> {
     let dir = ctx.log_dir(&format!("{}-idle-{}", kind.name(), mode_name(mode)))?;
     let cluster = Cluster::start(kind, transports(mode), st, ctx, &dir).await?;
@@ -339,6 +342,15 @@ async fn idle_inner(
     for g in gens {
         g.finish(Duration::from_secs(10)).await;
     }
+    // What the server gives back once every client has left (issue 13: an allocator that keeps
+    // a flood's memory starves the next one): resident memory after a fixed settling time.
+    tokio::time::sleep(Duration::from_secs(if st.smoke {
+        1
+    } else {
+        AFTER_LEAVE_SECS
+    }))
+    .await;
+    let after = crate::procs::mem_of(&pids);
     let ok: u64 = ready.iter().filter_map(|r| r["ok"].as_u64()).sum();
     let failed: u64 = ready.iter().filter_map(|r| r["failed"].as_u64()).sum();
     let closed: u64 = done.iter().filter_map(|d| d["closed_early"].as_u64()).sum();
@@ -354,20 +366,25 @@ async fn idle_inner(
     let per_replica_conns = ok as f64 / 2.0;
     let mut replicas = serde_json::Map::new();
     let mut per_conn = Vec::new();
+    let mut retained_per_conn = Vec::new();
     for s in &cluster.servers {
-        let (b, r, h) = (
+        let (b, r, h, a) = (
             base.get(&s.id).copied().unwrap_or_default(),
             at_ready.get(&s.id).copied().unwrap_or_default(),
             held.get(&s.id).copied().unwrap_or_default(),
+            after.get(&s.id).copied().unwrap_or_default(),
         );
         let kb = (h.rss_kb as f64 - b.rss_kb as f64) / per_replica_conns.max(1.0);
         per_conn.push(kb);
+        let retained = (a.rss_kb as f64 - b.rss_kb as f64) / per_replica_conns.max(1.0);
+        retained_per_conn.push(retained);
         replicas.insert(
             s.id.clone(),
             json!({
                 "rss_base_kb": b.rss_kb, "rss_ready_kb": r.rss_kb, "rss_held_kb": h.rss_kb,
+                "rss_after_leave_kb": a.rss_kb,
                 "anon_base_kb": b.anon_kb, "anon_held_kb": h.anon_kb, "hwm_kb": h.hwm_kb,
-                "kb_per_conn": kb,
+                "kb_per_conn": kb, "retained_kb_per_conn": retained,
                 "anon_kb_per_conn": (h.anon_kb as f64 - b.anon_kb as f64) / per_replica_conns.max(1.0),
             }),
         );
@@ -395,6 +412,8 @@ async fn idle_inner(
         "pings_min": pings_min,
         "closed_while_held": closed,
         "kb_per_conn": per_conn.iter().sum::<f64>() / per_conn.len().max(1) as f64,
+        "after_leave_secs": if st.smoke { 1 } else { AFTER_LEAVE_SECS },
+        "retained_kb_per_conn": retained_per_conn.iter().sum::<f64>() / retained_per_conn.len().max(1) as f64,
         "hold_core_fraction": idle_cpu,
         "hold_cpu_us_per_conn_per_s": idle_cpu * 1e6 / (ok.max(1) as f64),
         "replicas": replicas,
