@@ -15,8 +15,9 @@ use crate::api;
 use crate::config::{Config, CorsOrigin, ParserKind, Switch};
 use crate::contract::Contract;
 use crate::listener::{self, Limits, Listener, Timeouts, fd_limit};
+use crate::metrics::ListenerLabel;
 use crate::state::AppState;
-use crate::{admin, contract, guard, shutdown, web};
+use crate::{admin, contract, guard, memory_trim, shutdown, web};
 
 /// Errors that stop the node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             .map_err(|source| StartError::Bind { addr, source })
     };
     let main = bind(main_addr, "main", main_limits)?;
+    let trim = memory_trim::spawn(
+        app.metrics
+            .open_connections
+            .get_or_create(&ListenerLabel { listener: "main" })
+            .clone(),
+    );
     let admin = bind(admin_addr, "admin", admin_limits)?;
     tracing::info!(node_id = %app.node_id, %main_addr, %admin_addr, path = %c.path,
         max_connections = main_limits.max_connections, "listening");
@@ -141,6 +148,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     app.cluster.close().await;
     let _ = stop_admin.send(true);
     let _ = admin_task.await;
+    trim.abort();
     tracing::info!("stopped");
     Ok(())
 }

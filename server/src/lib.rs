@@ -14,6 +14,7 @@ pub mod contract;
 pub mod guard;
 pub mod healthcheck;
 pub mod listener;
+mod memory_trim;
 pub mod metrics;
 pub mod shutdown;
 pub mod state;
