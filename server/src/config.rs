@@ -187,6 +187,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The rules that span flags (exit code 2 when one is broken, as for a bad flag).
+    pub fn check(&self) -> Result<(), String> {
+        self.admin_ui.check()?;
+        if self.max_buffer_bytes < self.max_payload {
+            return Err(format!(
+                "--max-buffer-bytes ({}) must be at least --max-payload ({}): a queue that cannot hold one \
+                 message would close every client a message of the largest allowed size is sent to",
+                self.max_buffer_bytes, self.max_payload
+            ));
+        }
+        Ok(())
+    }
+
     /// The node id: the flag, or the host name.
     pub fn node_id(&self) -> String {
         self.node_id
@@ -431,6 +444,20 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{args:?}");
             assert!(err.to_string().contains(args[0]), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_byte_budget_below_one_message_is_refused() -> Result<(), clap::Error> {
+        assert_eq!(parse(&[])?.config.check(), Ok(()));
+        let small = parse(&["--max-buffer-bytes", "999999"])?.config;
+        let err = small.check().err().unwrap_or_default();
+        assert!(
+            err.contains("--max-buffer-bytes (999999) must be at least --max-payload (1000000)"),
+            "{err}"
+        );
+        let both = parse(&["--max-buffer-bytes", "65536", "--max-payload", "65536"])?.config;
+        assert_eq!(both.check(), Ok(()));
+        Ok(())
     }
 
     #[test]

@@ -11,9 +11,9 @@ use server::{app, healthcheck, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(msg) = cli.config.admin_ui.check() {
+    if let Err(msg) = cli.config.check() {
         Cli::command()
-            .error(ErrorKind::MissingRequiredArgument, msg)
+            .error(ErrorKind::ArgumentConflict, msg)
             .exit();
     }
     if let Some(Command::Healthcheck { url }) = cli.command {
