@@ -548,4 +548,11 @@ async fn volatile_events_reach_idle_websocket_clients() {
         .await
         .unwrap();
     assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"42["tick",1]"#));
+    // Node's compress flag is accepted and changes nothing (no permessage-deflate).
+    ns.broadcast()
+        .compress(true)
+        .emit("tick", vec![Value::from(2)])
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"42["tick",2]"#));
 }

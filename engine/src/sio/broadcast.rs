@@ -1,4 +1,5 @@
-//! Broadcast operators, named as in Node: `to`, `except`, `local`, `volatile`, `timeout`, then an operation.
+//! Broadcast operators, named as in Node: `to`, `except`, `local`, `volatile`, `compress`, `timeout`, then an
+//! operation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,13 @@ impl BroadcastOperators {
     /// Dropped for sockets that cannot take the packet at once.
     pub fn volatile(mut self) -> Self {
         self.opts.volatile = true;
+        self
+    }
+
+    /// Node's `compress(flag)`, accepted so that code ported from Node reads the same. It changes nothing:
+    /// the engine never negotiates `permessage-deflate` (a deflate context per connection would cost more
+    /// memory than an idle connection holds), so frames are always sent uncompressed.
+    pub fn compress(self, _compress: bool) -> Self {
         self
     }
 
