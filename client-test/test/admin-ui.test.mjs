@@ -59,6 +59,28 @@ describe('admin UI flags', () => {
     assert.deepEqual(ui.rec.of('session'), [], 'no session without authentication');
   });
 
+  e2e('defaults: production mode at /admin; --admin-ui-namespace moves it; the hosted UI\'s origin gets credentials', async (t, s) => {
+    const base = ['--admin-ui', 'on', '--admin-ui-password-hash', PASSWORD_HASH, '--admin-ui-dir', ADMIN_UI_DIST];
+    const hosted = 'https://admin.socket.io';
+    const srv = await s.server({ args: [...base, '--cors-origin', hosted] });
+    const ui = uiClient(s, srv.url);
+    await waitConnected(ui);
+    assert.deepEqual(await ui.rec.wait('config'), { supportedFeatures: ALL_FEATURES }, 'production: no ALL_EVENTS');
+    await stats(ui);
+    assert.deepEqual(ui.rec.of('all_sockets'), [], 'production: no all_sockets');
+    const hs = await httpRequest(`${srv.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: hosted } });
+    assert.equal(hs.status, 200);
+    assert.equal(hs.headers['access-control-allow-origin'], hosted);
+    assert.equal(hs.headers['access-control-allow-credentials'], 'true');
+
+    const ops = await s.server({ args: [...base, '--admin-ui-namespace', '/ops'] });
+    const moved = uiClient(s, ops.url, CREDENTIALS, { namespace: '/ops' });
+    await waitConnected(moved);
+    assert.match(await moved.rec.wait('session'), /^[0-9a-f]{16}$/);
+    assert.deepEqual(await moved.rec.wait('config'), { supportedFeatures: ALL_FEATURES });
+    assert.equal((await waitConnectError(uiClient(s, ops.url))).message, 'Invalid namespace', '/admin is not served');
+  });
+
   e2e('off by default: no admin namespace, no UI files', async (t, s) => {
     const srv = await s.server({ args: ['--admin-ui-dir', ADMIN_UI_DIST] });
     const err = await waitConnectError(uiClient(s, srv.url));
