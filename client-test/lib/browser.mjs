@@ -111,6 +111,12 @@ export class ChatPage {
     await this.page.waitForSelector(`#rooms [data-test="room"][data-room="${room}"]`, { timeout: 5000 });
   }
 
+  /** Leave `room` with its × button; resolves once the page no longer lists it. */
+  async leave(room) {
+    await this.page.click(`#rooms [data-test="room"][data-room="${room}"] [data-test="leave"]`);
+    await this.page.waitForSelector(`#rooms [data-test="room"][data-room="${room}"]`, { state: 'detached', timeout: 5000 });
+  }
+
   /** Wait until the member list of the shown room is exactly `names` (in any order). */
   async waitMembers(names, timeout = 10000) {
     const want = [...names].sort();

@@ -126,6 +126,11 @@ describe('the chat page in Chromium, two replicas behind HAProxy (docker/haproxy
     await grace.join(room);
     // Ada's list grows by the presence event from the other replica; Grace's comes from `members`.
     await converse(ada, grace, 'same origin');
+    // Leaving shrinks the other replica's page's list (presence), joining again grows it.
+    await grace.leave(room);
+    await ada.waitMembers(['Ada']);
+    await grace.join(room);
+    await ada.waitMembers(['Ada', 'Grace']);
     // Still on the same replicas and transports: nothing reconnected.
     assert.equal(await ada.node(), adaNode);
     assert.equal(await grace.node(), graceNode);
