@@ -327,6 +327,16 @@ describe('docker compose stack (docker/compose.yaml + compose.override.yaml) wit
       if (p !== 'nginx') assert.match(c.cookies.SIO_SRV ?? '', /.+/, `${p} sets its sticky cookie SIO_SRV`);
       c.close();
     }
+    // The image serves the chat page (WEB_DIR, built in its Node stage) and socket.io-client's bundles (CLIENT_DIR).
+    for (const p of proxies) {
+      const page = await httpRequest(`${cfg.proxies[p]}/`, { timeout: 5000 });
+      assert.equal(page.status, 200, `${p}: GET / (the chat page)`);
+      assert.match(page.headers['content-type'] ?? '', /^text\/html/, `${p}: the page's content type`);
+      assert.match(page.text, /<script type="module"[^>]*src="\.?\/assets\/index-[\w-]+\.js"/, `${p}: the built page (hashed assets)`);
+      const bundle = await httpRequest(`${cfg.proxies[p]}/socket.io/socket.io.min.js`, { timeout: 5000 });
+      assert.equal(bundle.status, 200, `${p}: GET /socket.io/socket.io.min.js`);
+      assert.match(bundle.headers['content-type'] ?? '', /javascript/, `${p}: the bundle's content type`);
+    }
   });
 
   test(`${cfg?.clients} clients per proxy connect and join a room: polling, WebSocket and upgrade`, { timeout: 240000 }, async (t) => {

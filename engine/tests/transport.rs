@@ -225,6 +225,24 @@ async fn polling_handshake_connect_event_and_ack() {
 }
 
 #[tokio::test]
+async fn polling_refused_connect_carries_message_and_data_and_keeps_the_session() {
+    let s = serve(config()).await;
+    let c = client();
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", s.addr);
+    let (_, open) = request(&c, "GET", base.clone(), "").await;
+    let url = format!("{base}&sid={}", sid_of(&open));
+    request(&c, "POST", url.clone(), r#"40{"refuse":true}"#).await;
+    assert_eq!(
+        request(&c, "GET", url.clone(), "").await,
+        (200, r#"44{"message":"refused","data":"why"}"#.into())
+    );
+    // The Engine.IO session stays: the client may try again on it.
+    request(&c, "POST", url.clone(), "40").await;
+    let (_, connect) = request(&c, "GET", url, "").await;
+    assert!(connect.starts_with("40{\"sid\":\""), "{connect}");
+}
+
+#[tokio::test]
 async fn v3_polling_is_connected_to_the_main_namespace_in_the_first_poll() {
     let s = serve(EngineConfig {
         allow_eio3: true,
@@ -421,6 +439,20 @@ async fn a_disconnect_packet_right_before_the_close_is_a_client_namespace_discon
     assert_eq!(
         disconnects(&s).await,
         vec![DisconnectReason::ClientNamespaceDisconnect]
+    );
+}
+
+#[tokio::test]
+async fn closing_the_server_ends_every_socket_as_server_shutting_down() {
+    let s = serve(config()).await;
+    let mut ws = ws(s.addr, "").await;
+    next_text(&mut ws).await.unwrap();
+    ws.send(WsMessage::text("40")).await.unwrap();
+    next_text(&mut ws).await.unwrap();
+    s.io.close().await;
+    assert_eq!(
+        disconnects(&s).await,
+        vec![DisconnectReason::ServerShuttingDown]
     );
 }
 
